@@ -1,0 +1,114 @@
+# anxin - build, test, demo and install.
+#
+#   make            build anxind, anxinctl and libanxin.a under build/
+#   make asan       the same with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make test       install missing packages, start throwaway services, run every test
+#   make test-asan  the same suite against the sanitizer build
+#   make demo       install missing packages and run the demo (an SOS end to end)
+#   make install    PREFIX=/usr DESTDIR=... (FHS: /usr/sbin/anxind, /etc/anxin, /usr/share/anxin/sql)
+
+CC      ?= cc
+PKGS    := libpq libuv libcjson libcurl libmicrohttpd
+O       ?= build
+SAN     ?=
+PREFIX  ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+LOCALSTATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
+DESTDIR ?=
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon $(PKG_CFLAGS) \
+	-DANXIN_SYSCONFDIR='"$(SYSCONFDIR)/anxin"' -DANXIN_DATADIR='"$(DATADIR)/anxin"' \
+	-DANXIN_STATEDIR='"$(LOCALSTATEDIR)/lib/anxin"' -MMD -MP
+ifeq ($(SAN),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=address,undefined
+endif
+LDLIBS  := -lpaho-mqtt3as $(PKG_LIBS) -lm
+
+LIB_SRC    := $(wildcard lib/*.c)
+DAEMON_SRC := $(filter-out daemon/anxind.c daemon/anxinctl.c,$(wildcard daemon/*.c))
+# anxinctl is blocking and small: its commands plus the few modules it shares.
+CTL_SRC    := $(wildcard daemon/ctl_*.c) $(filter $(DAEMON_SRC),daemon/schema.c daemon/secret.c daemon/fileio.c daemon/log.c)
+ANXIND_SRC := $(filter-out $(wildcard daemon/ctl_*.c),$(DAEMON_SRC))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
+CTL_OBJ    := $(CTL_SRC:%.c=$(O)/%.o)
+ANXIND_OBJ := $(ANXIND_SRC:%.c=$(O)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+TOOLS      :=
+
+.PHONY: all asan test test-asan demo install clean unit deps
+all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/libanxin.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/anxind: $(O)/daemon/anxind.o $(ANXIND_OBJ) $(O)/libanxin.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -pthread
+
+$(O)/anxinctl: $(O)/daemon/anxinctl.o $(CTL_OBJ) $(O)/libanxin.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -pthread
+
+# A unit test links libanxin.a plus the daemon modules it names here.
+UNIT_EXTRA_test_journal := daemon/journal
+
+.SECONDEXPANSION:
+$(O)/tests/%: $(O)/tests/unit/%.o $$(addprefix $(O)/,$$(addsuffix .o,$$(UNIT_EXTRA_$$*))) $(O)/libanxin.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lcmocka -pthread
+
+asan:
+	$(MAKE) O=build-asan SAN=1 CFLAGS="-O1 -g"
+
+unit: all
+	@scripts/run-unit.sh $(O)
+
+deps:
+	@scripts/deps.sh
+
+test:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all asan >/dev/null
+	@scripts/test.sh
+
+test-asan:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory asan >/dev/null
+	@ANXIN_BUILD=build-asan scripts/test.sh
+
+demo:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all >/dev/null
+	@scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/anxin \
+		$(DESTDIR)$(DATADIR)/anxin/sql $(DESTDIR)$(DATADIR)/doc/anxin
+	install -m 755 $(O)/anxind $(DESTDIR)$(SBINDIR)/anxind
+	install -m 755 $(O)/anxinctl $(DESTDIR)$(BINDIR)/anxinctl
+	install -m 644 sql/*.sql $(DESTDIR)$(DATADIR)/anxin/sql/
+	@[ -e $(DESTDIR)$(SYSCONFDIR)/anxin/anxind.conf ] || \
+		install -m 640 conf/anxind.conf $(DESTDIR)$(SYSCONFDIR)/anxin/anxind.conf
+	install -m 644 docs/*.md $(DESTDIR)$(DATADIR)/doc/anxin/
+	@if [ -d $(DESTDIR)/lib/systemd/system ] || [ -n "$(DESTDIR)" ]; then \
+		install -d $(DESTDIR)/lib/systemd/system && \
+		install -m 644 systemd/anxind.service $(DESTDIR)/lib/systemd/system/; fi
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,463 @@
+/* anxind.c - the daemon: start-up, the loop, signals, housekeeping and a
+ * clean shutdown. The work itself lives in engine.c, store.c and the I/O
+ * adapters; this file wires them to one libuv loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "anxind.h"
+#include "err.h"
+#include "fileio.h"
+#include "schema.h"
+#include "secret.h"
+
+#define SHUTDOWN_GRACE_MS 10000
+
+/* Parses the configuration file; prints every problem through log (or to
+ * stderr when log is NULL). Returns the config or NULL. */
+static struct cfg *load_config(const char *path, struct logger *log)
+{
+    char err[300];
+    size_t len;
+    char *text = fileio_read(path, &len, err, sizeof err);
+    if (!text) {
+        if (log)
+            log_error(log, "config: %s", err);
+        else
+            fprintf(stderr, "anxind: %s\n", err);
+        return NULL;
+    }
+    struct cfg *c = NULL;
+    struct cfg_diags diags = {0};
+    cfg_parse(path, text, len, ANXIN_SYSCONFDIR, ANXIN_STATEDIR, &c, &diags);
+    free(text);
+    for (size_t i = 0; i < diags.n; i++) {
+        char line[400];
+        cfg_diag_format(path, &diags.items[i], line, sizeof line);
+        if (log)
+            log_write(log, diags.items[i].warning ? LOG_WARN : LOG_ERROR, "config: %s", line);
+        else
+            fprintf(stderr, "%s\n", line);
+    }
+    cfg_diags_free(&diags);
+    return c;
+}
+
+static int resolve_secrets(struct anxind *d, const struct cfg *c, char **db_conninfo,
+                           char **mqtt_password, struct notifier_secrets *ns, struct logger *log)
+{
+    char err[300], *pw = NULL;
+    if (secret_resolve(&c->db_password, &pw, err, sizeof err) != 0) {
+        log_error(log, "config: [database] password: %s", err);
+        return -1;
+    }
+    *db_conninfo = secret_conninfo(c->db_conninfo, pw);
+    if (pw) {
+        memset(pw, 0, strlen(pw));
+        free(pw);
+    }
+    if (secret_resolve(&c->mqtt_password, mqtt_password, err, sizeof err) != 0) {
+        log_error(log, "config: [mqtt] password: %s", err);
+        return -1;
+    }
+    memset(ns, 0, sizeof *ns);
+    for (size_t i = 0; i < c->n_providers; i++) {
+        if (secret_resolve(&c->providers[i].token, &ns->token[i], err, sizeof err) != 0) {
+            log_error(log, "config: [provider \"%s\"] token: %s", c->providers[i].name, err);
+            return -1;
+        }
+    }
+    (void)d;
+    return 0;
+}
+
+/* ---- loop callbacks ---------------------------------------------------- */
+
+static void on_mqtt_message(void *arg, const struct mqttb_msg *m)
+{
+    engine_on_message(arg, m);
+}
+
+static void on_mqtt_state(void *arg, bool connected)
+{
+    (void)arg;
+    (void)connected;
+}
+
+static void on_reload_timer(uv_timer_t *t)
+{
+    store_reload_registry(t->data);
+}
+
+void anxind_schedule_reload(struct anxind *d, uint64_t delay_ms)
+{
+    if (!uv_is_active((uv_handle_t *)&d->reload_timer))
+        uv_timer_start(&d->reload_timer, on_reload_timer, delay_ms, 0);
+}
+
+static void on_pg_notify(void *arg, const char *channel, const char *payload)
+{
+    struct anxind *d = arg;
+    if (strcmp(channel, "anxin_registry") != 0)
+        return;
+    if (payload && *payload && !strmap_get(&d->reload_ids, payload)) {
+        char *id = strdup(payload);
+        if (!id || strmap_put(&d->reload_ids, id, id, NULL) != 0) {
+            free(id);
+            d->reload_all = true;
+        }
+    } else if (!payload || !*payload) {
+        d->reload_all = true;
+    }
+    /* Coalesce the burst of one import into one reload. */
+    anxind_schedule_reload(d, 200);
+}
+
+static void on_pg_up(void *arg)
+{
+    struct anxind *d = arg;
+    /* Changes made while we were away sent NOTIFYs nobody heard. */
+    if (d->tick_count > 0) {
+        d->reload_all = true;
+        anxind_schedule_reload(d, 0);
+    }
+    if (!d->alert_ids.spare_next || !d->notification_ids.spare_next)
+        store_refill_ids(d);
+}
+
+static void save_checkpoint(struct anxind *d)
+{
+    uint64_t oldest = pgc_oldest_jseq(d->pg);
+    uint64_t cp = oldest ? oldest - 1 : d->processed_jseq;
+    if (cp > d->saved_checkpoint) {
+        if (jrnl_set_checkpoint(d->journal, cp) == 0)
+            d->saved_checkpoint = cp;
+        else
+            log_error(&d->log, "journal: cannot save checkpoint %" PRIu64, cp);
+    }
+}
+
+static void shutdown_finish(struct anxind *d);
+
+static void on_tick(uv_timer_t *t)
+{
+    struct anxind *d = t->data;
+    d->tick_count++;
+    save_checkpoint(d);
+    if (d->stopping) {
+        bool idle = pgc_pending(d->pg) == 0 && notifier_inflight(d->notifier) == 0;
+        if (idle || anxind_now_ms() >= d->stop_deadline_ms) {
+            if (!idle)
+                log_warn(&d->log, "shutdown: %zu database writes and %zu sends unfinished; the "
+                                  "journal and the database bring them back at the next start",
+                         pgc_pending(d->pg), notifier_inflight(d->notifier));
+            shutdown_finish(d);
+        }
+        return;
+    }
+    if (d->tick_count % 10 == 0)
+        store_flush_last_seen(d);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void shutdown_finish(struct anxind *d)
+{
+    store_flush_last_seen(d);
+    save_checkpoint(d);
+    uv_timer_stop(&d->tick);
+    uv_close((uv_handle_t *)&d->tick, close_cb);
+    uv_close((uv_handle_t *)&d->reload_timer, close_cb);
+    uv_close((uv_handle_t *)&d->sig_term, close_cb);
+    uv_close((uv_handle_t *)&d->sig_int, close_cb);
+    uv_close((uv_handle_t *)&d->sig_hup, close_cb);
+    httpd_close(d->httpd);
+    d->httpd = NULL;
+    notifier_close(d->notifier);
+    d->notifier = NULL;
+    httpc_close(d->http);
+    d->http = NULL;
+    pgc_close(d->pg);
+    d->pg = NULL;
+    mqttb_free(d->mqtt);
+    d->mqtt = NULL;
+    log_info(&d->log, "stopped (checkpoint %" PRIu64 ")", d->saved_checkpoint);
+}
+
+static void on_mqtt_stopped(void *arg)
+{
+    struct anxind *d = arg;
+    /* Every message Paho took is now handled; finish writes and sends. */
+    log_info(&d->log, "shutdown: broker disconnected; finishing %zu writes, %zu sends",
+             pgc_pending(d->pg), notifier_inflight(d->notifier));
+    d->stop_deadline_ms = anxind_now_ms() + SHUTDOWN_GRACE_MS;
+    uv_timer_start(&d->tick, on_tick, 0, 100);
+}
+
+static void begin_shutdown(struct anxind *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    d->stop_deadline_ms = anxind_now_ms() + SHUTDOWN_GRACE_MS;
+    log_info(&d->log, "shutdown: %s; draining", why);
+    mqttb_stop(d->mqtt, on_mqtt_stopped, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct anxind *d = s->data;
+    if (signum == SIGHUP) {
+        log_info(&d->log, "SIGHUP: reloading %s", d->conf_path);
+        struct cfg *c = load_config(d->conf_path, &d->log);
+        if (!c) {
+            log_error(&d->log, "reload: %s has errors; still running with the previous "
+                               "configuration", d->conf_path);
+            return;
+        }
+        char *conninfo = NULL, *mqtt_pw = NULL;
+        struct notifier_secrets ns;
+        if (resolve_secrets(d, c, &conninfo, &mqtt_pw, &ns, &d->log) != 0) {
+            log_error(&d->log, "reload: secrets missing; still running with the previous "
+                               "configuration");
+            free(conninfo);
+            free(mqtt_pw);
+            for (size_t i = 0; i < CFG_MAX_PROVIDERS; i++)
+                free(ns.token[i]);
+            cfg_free(c);
+            return;
+        }
+        if (strcmp(c->mqtt_url, d->cfg->mqtt_url) != 0 || strcmp(conninfo, d->db_conninfo) != 0 ||
+            strcmp(c->journal_dir, d->cfg->journal_dir) != 0 ||
+            strcmp(c->node, d->cfg->node) != 0)
+            log_warn(&d->log, "reload: broker, database, journal or node changes take effect "
+                              "after a restart");
+        free(conninfo);
+        free(mqtt_pw);
+        int lvl = log_level_parse(c->log_level);
+        if (lvl >= 0)
+            d->log.level = (enum log_level)lvl;
+        notifier_reconfigure(d->notifier, c, &ns);
+        /* Keep what only a restart changes, take the rest. */
+        struct cfg *old = d->cfg;
+        d->cfg = c;
+        snprintf(c->node, sizeof c->node, "%s", old->node);
+        cfg_free(old);
+        log_info(&d->log, "reload: configuration applied (%zu providers)", c->n_providers);
+        return;
+    }
+    begin_shutdown(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+static int replay_cb(void *arg, const struct jrnl_record *rec)
+{
+    engine_replay(arg, rec->seq, rec->recv_ms, rec->topic, rec->topic_len, rec->payload,
+                  rec->payload_len);
+    return 0;
+}
+
+/* Connects with the blocking API for the start-up reads, retrying while the
+ * database is not there yet (systemd may start us first). */
+static PGconn *connect_blocking(struct anxind *d)
+{
+    int64_t delay = 500;
+    for (int tries = 1;; tries++) {
+        PGconn *db = PQconnectdb(d->db_conninfo);
+        if (PQstatus(db) == CONNECTION_OK)
+            return db;
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(db));
+        msg[strcspn(msg, "\n")] = '\0';
+        PQfinish(db);
+        if (tries == 1 || tries % 10 == 0)
+            log_warn(&d->log, "database: cannot connect (%s); retrying", msg);
+        usleep((useconds_t)delay * 1000);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: anxind [-c CONF] [-t] [--version]\n"
+               "  -c, --config FILE   configuration (default " ANXIN_SYSCONFDIR "/anxind.conf)\n"
+               "  -t, --check         check the configuration and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *conf = ANXIN_SYSCONFDIR "/anxind.conf";
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf = optarg; break;
+        case 't': check_only = true; break;
+        case 'V': printf("anxind %s (schema %d)\n", ANXIND_VERSION, ANXIN_SCHEMA_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+
+    struct anxind ctx = {0};
+    struct anxind *d = &ctx;
+    log_init(&d->log);
+    d->conf_path = strdup(conf);
+    d->cfg = load_config(conf, NULL);
+    if (!d->cfg) {
+        fprintf(stderr, "anxind: %s has errors; not starting\n", conf);
+        return 2;
+    }
+    if (check_only) {
+        printf("%s: OK\n", conf);
+        cfg_free(d->cfg);
+        free(d->conf_path);
+        return 0;
+    }
+    int lvl = log_level_parse(d->cfg->log_level);
+    if (lvl >= 0)
+        d->log.level = (enum log_level)lvl;
+    d->utc_offset_min = 480;    /* China Standard Time; no DST */
+    struct notifier_secrets secrets;
+    if (resolve_secrets(d, d->cfg, &d->db_conninfo, &d->mqtt_password, &secrets, &d->log) != 0)
+        return 2;
+    log_info(&d->log, "anxind %s starting (node %s, config %s)", ANXIND_VERSION, d->cfg->node,
+             conf);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    d->started_ms = anxind_now_ms();
+
+    PGconn *db = connect_blocking(d);
+    char err[400];
+    if (schema_check(db, err, sizeof err) != 0) {
+        log_error(&d->log, "%s", err);
+        PQfinish(db);
+        return 1;
+    }
+    d->rules = rule_set_builtin();
+    if (!d->rules || store_load(d, db) != 0) {
+        PQfinish(db);
+        return 1;
+    }
+
+    struct jrnl_options jo = {
+        .dir = d->cfg->journal_dir,
+        .segment_bytes = d->cfg->journal_segment_bytes,
+        .fsync_always = d->cfg->journal_fsync == CFG_FSYNC_ALWAYS,
+    };
+    if (jrnl_open(&jo, &d->journal, err, sizeof err) != 0) {
+        log_error(&d->log, "%s", err);
+        PQfinish(db);
+        return 1;
+    }
+    d->saved_checkpoint = jrnl_checkpoint(d->journal);
+    d->processed_jseq = d->saved_checkpoint;
+
+    d->loop = uv_default_loop();
+    struct pgc_hooks hooks = {
+        .on_up = on_pg_up,
+        .on_notify = on_pg_notify,
+        .arg = d,
+    };
+    if (pgc_new(d->loop, &d->log, d->db_conninfo, &hooks, &d->pg) != 0 ||
+        httpc_new(d->loop, &d->http) != 0 ||
+        notifier_new(d->loop, &d->log, d->cfg, &secrets, d->http, engine_on_attempt, d,
+                     &d->notifier) != 0) {
+        log_error(&d->log, "out of memory at start");
+        return 1;
+    }
+    pgc_listen(d->pg, "anxin_registry");
+    pgc_start(d->pg);
+    uv_timer_init(d->loop, &d->reload_timer);
+    d->reload_timer.data = d;
+
+    if (d->cfg->http_listen && *d->cfg->http_listen) {
+        if (httpd_new(d->loop, &d->log, d->cfg->http_listen, api_handle, d, &d->httpd, err,
+                      sizeof err) != 0) {
+            log_error(&d->log, "%s", err);
+            return 1;
+        }
+        log_info(&d->log, "http: listening on %s", d->cfg->http_listen);
+    }
+
+    /* Messages acknowledged to the broker before a crash but not yet
+     * committed: handle them again (idempotently) before anything new. */
+    size_t corrupt = 0;
+    uint64_t before = d->stats.journal_replayed;
+    jrnl_replay(d->journal, d->saved_checkpoint, replay_cb, d, &corrupt);
+    if (d->stats.journal_replayed > before || corrupt)
+        log_info(&d->log, "journal: replayed %" PRIu64 " message(s) after checkpoint %" PRIu64
+                          "%s",
+                 d->stats.journal_replayed - before, d->saved_checkpoint,
+                 corrupt ? " (corrupt records skipped)" : "");
+    store_resume_notifications(d, db);
+    PQfinish(db);
+
+    struct mqttb_opts mo = {
+        .cfg = d->cfg,
+        .password = d->mqtt_password,
+        .journal = d->journal,
+        .max_payload = TLM_MAX_PAYLOAD,
+        .on_msg = on_mqtt_message,
+        .on_state = on_mqtt_state,
+        .arg = d,
+    };
+    if (mqttb_new(d->loop, &d->log, &mo, &d->mqtt, err, sizeof err) != 0) {
+        log_error(&d->log, "%s", err);
+        return 1;
+    }
+    mqttb_start(d->mqtt);
+
+    uv_signal_init(d->loop, &d->sig_term);
+    uv_signal_init(d->loop, &d->sig_int);
+    uv_signal_init(d->loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+    uv_timer_init(d->loop, &d->tick);
+    d->tick.data = d;
+    uv_timer_start(&d->tick, on_tick, 1000, 1000);
+
+    log_info(&d->log, "ready: %zu elders, %zu devices, %zu live alerts",
+             d->reg.elders.len, d->reg.devices.len, d->alerts.by_id.len);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    /* Everything is closed; free what is left. */
+    uv_loop_close(d->loop);
+    jrnl_close(d->journal);
+    reg_clear(&d->reg);
+    alert_table_clear(&d->alerts);
+    size_t it = 0;
+    void *v;
+    while (strmap_next(&d->reload_ids, &it, NULL, &v))
+        free(v);
+    strmap_free(&d->reload_ids);
+    rule_set_free(d->rules);
+    cfg_free(d->cfg);
+    free(d->conf_path);
+    free(d->db_conninfo);
+    if (d->mqtt_password) {
+        memset(d->mqtt_password, 0, strlen(d->mqtt_password));
+        free(d->mqtt_password);
+    }
+    curl_global_cleanup();
+    return d->exit_code;
+}

@@ -1,0 +1,132 @@
+/* anxind.h - the daemon's one context: everything the loop owns, passed down
+ * to every module of anxind instead of globals. */
+#ifndef ANXIN_ANXIND_H
+#define ANXIN_ANXIND_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "alert.h"
+#include "config.h"
+#include "httpc.h"
+#include "httpd.h"
+#include "journal.h"
+#include "log.h"
+#include "mqttb.h"
+#include "notifier.h"
+#include "pgc.h"
+#include "registry.h"
+#include "rule.h"
+#include "telemetry.h"
+
+#define ANXIND_VERSION "0.1.0"
+
+/* Ids handed out from blocks reserved with nextval() on sequences that
+ * advance by ID_BLOCK, so an alert can be opened with the database away. */
+#define ID_BLOCK 1000
+
+struct id_block {
+    int64_t next, end;              /* current block: next .. end-1 */
+    int64_t spare_next, spare_end;  /* the block reserved ahead, 0 = none */
+    bool refilling;
+    bool overrun_logged;
+};
+
+struct anxind_stats {
+    uint64_t received;              /* messages handed to the engine */
+    uint64_t processed;             /* decoded and evaluated */
+    uint64_t bad[TLM_REASON_COUNT]; /* rejected, by reason */
+    uint64_t unknown_device;
+    uint64_t duplicate;
+    uint64_t not_monitored;         /* elder without consent */
+    uint64_t journal_replayed;
+    uint64_t rule_hits;
+    uint64_t alerts_opened;
+    uint64_t alerts_repeated;
+    uint64_t notifications_created;
+    uint64_t notifications_sent;
+    uint64_t notifications_failed;
+    uint64_t notification_retries;
+    uint64_t db_errors;
+    uint64_t registry_reloads;
+};
+
+struct anxind {
+    uv_loop_t *loop;
+    struct logger log;
+    char *conf_path;
+    struct cfg *cfg;
+    char *db_conninfo;              /* with the resolved password */
+    char *mqtt_password;
+    int utc_offset_min;
+
+    struct jrnl *journal;
+    struct mqttb *mqtt;
+    struct pgc *pg;
+    struct httpc *http;
+    struct httpd *httpd;
+    struct notifier *notifier;
+
+    struct registry reg;
+    struct rule_set *rules;
+    struct alert_table alerts;
+    struct id_block alert_ids, notification_ids;
+
+    /* Registry changes announced by NOTIFY, reloaded together after a
+     * short quiet time. */
+    struct strmap reload_ids;       /* elder id -> malloc'd key copy */
+    bool reload_all;
+    uv_timer_t reload_timer;
+
+    uint64_t processed_jseq;        /* last journal record fully handled */
+    uint64_t saved_checkpoint;
+
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t tick;                /* housekeeping, once a second */
+    uint64_t tick_count;
+    bool last_seen_flushing;
+
+    bool stopping;
+    int64_t stop_deadline_ms;
+    int exit_code;
+
+    struct anxind_stats stats;
+    struct log_limit bad_msg_limit;
+    int64_t started_ms;
+};
+
+/* engine.c: one received message through decode, registry, rules, alerts. */
+void engine_on_message(struct anxind *d, const struct mqttb_msg *m);
+
+/* Handles one journal record again after a restart. */
+void engine_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
+                   size_t topic_len, const char *payload, size_t payload_len);
+
+/* Records an attempt result from the notifier. */
+void engine_on_attempt(void *arg, const struct notify_msg *n, const struct notifier_attempt *a);
+
+/* store.c: PostgreSQL reads at start (blocking) and writes (queued). */
+int store_load(struct anxind *d, PGconn *db);
+int store_resume_notifications(struct anxind *d, PGconn *db);
+int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
+                     struct notify_msg *const *notes, size_t n, uint64_t jseq);
+int store_alert_repeat(struct anxind *d, const struct alert *a, const char *device_id,
+                       const char *event, int64_t now_ms, uint64_t jseq);
+int store_attempt(struct anxind *d, const struct notify_msg *n, const struct notifier_attempt *a);
+void store_flush_last_seen(struct anxind *d);
+void store_refill_ids(struct anxind *d);
+void store_reload_registry(struct anxind *d);
+int64_t store_take_id(struct anxind *d, struct id_block *b);
+
+/* api.c: the HTTP routes. */
+void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *rep);
+
+/* Reloads the registry entries collected in reload_ids after delay_ms. */
+void anxind_schedule_reload(struct anxind *d, uint64_t delay_ms);
+
+/* Wall-clock ms since the epoch. */
+int64_t anxind_now_ms(void);
+
+#endif

@@ -1,0 +1,40 @@
+/* ctl.h - the subcommands of anxinctl, one function each.
+ *
+ * Every command takes the parsed global options and its own argv (argv[0] is
+ * the command name) and returns the process exit status: 0 success, 1 the
+ * command ran and found a problem (bad rows, failed check), 2 usage error or
+ * the database could not be reached. Normal output goes to stdout, problems
+ * to stderr. */
+#ifndef ANXIN_CTL_H
+#define ANXIN_CTL_H
+
+#include <libpq-fe.h>
+#include <stdio.h>
+
+#include "config.h"
+
+struct ctl_opts {
+    const char *conf_path;      /* -c FILE; NULL = default, only read when needed */
+    const char *db;             /* --db CONNINFO, else $ANXIN_DB, else from the config */
+    const char *sql_dir;        /* --sql-dir DIR, else ANXIN_DATADIR "/sql" */
+    int quiet;                  /* -q */
+};
+
+/* The configuration file the options name (or the default). */
+const char *ctl_conf_path(const struct ctl_opts *o);
+
+/* Reads and parses a configuration file; problems go to diags (read errors
+ * to err). Returns the config or NULL. */
+struct cfg *ctl_load_config(const char *path, struct cfg_diags *diags, FILE *err);
+
+/* Connects to the database named by the options (blocking). Prints the reason
+ * to stderr and returns NULL on failure. Caller frees with PQfinish. */
+PGconn *ctl_connect(const struct ctl_opts *o);
+
+int ctl_cmd_migrate(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_import(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_alerts(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_record(const struct ctl_opts *o, int argc, char **argv);
+
+#endif

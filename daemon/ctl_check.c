@@ -1,0 +1,62 @@
+/* ctl_check.c - `anxinctl check`: validate the configuration before a
+ * (re)start or SIGHUP, naming file, line and problem for each error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "secret.h"
+
+/* Checks that a configured secret can be read, without printing it. */
+static int check_secret(const char *where, const struct cfg_secret *s, const char *file)
+{
+    char *v = NULL, err[300];
+    if (secret_resolve(s, &v, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: error: %s: %s\n", file, where, err);
+        return 1;
+    }
+    if (v) {
+        memset(v, 0, strlen(v));
+        free(v);
+    }
+    return 0;
+}
+
+int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : ctl_conf_path(o);
+    if (argc > 2) {
+        fprintf(stderr, "usage: anxinctl check [CONF]\n");
+        return 2;
+    }
+    struct cfg_diags diags = {0};
+    struct cfg *c = ctl_load_config(path, &diags, stderr);
+    size_t warnings = 0;
+    for (size_t i = 0; i < diags.n; i++) {
+        char line[400];
+        cfg_diag_format(path, &diags.items[i], line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+        warnings += diags.items[i].warning;
+    }
+    size_t errors = diags.n_errors;
+    cfg_diags_free(&diags);
+    if (!c) {
+        fprintf(stderr, "%s: %zu error(s): anxind would not start with this file, and a "
+                        "reload (SIGHUP) would keep the previous configuration\n",
+                path, errors ? errors : 1);
+        return 1;
+    }
+    int bad = check_secret("[database] password", &c->db_password, path);
+    bad |= check_secret("[mqtt] password", &c->mqtt_password, path);
+    for (size_t i = 0; i < c->n_providers; i++) {
+        char where[80];
+        snprintf(where, sizeof where, "[provider \"%s\"] token", c->providers[i].name);
+        bad |= check_secret(where, &c->providers[i].token, path);
+    }
+    if (!o->quiet && !bad)
+        printf("%s: OK (%zu provider(s), %zu topic filter(s)%s)\n", path, c->n_providers,
+               c->mqtt_n_topics, warnings ? ", see warnings" : "");
+    cfg_free(c);
+    return bad ? 1 : 0;
+}

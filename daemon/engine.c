@@ -1,0 +1,227 @@
+/* engine.c - one message through the alarm path: decode, registry lookup,
+ * duplicate check, rules, alert dedup, first notifications. Runs on the loop
+ * and never waits for the database: writes are queued in store.c. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anxind.h"
+#include "mask.h"
+
+#define MAX_HITS 8
+#define MAX_FIRST_STEP 16
+/* A seq this far below the last one means the device restarted its counter. */
+#define SEQ_RESTART_GAP 1000
+
+static void note_bad(struct anxind *d, enum tlm_reason r, const char *topic, const char *detail,
+                     int64_t now)
+{
+    uint32_t suppressed = 0;
+    d->stats.bad[r]++;
+    if (!log_limit_take(&d->bad_msg_limit, now, 60000, 20, &suppressed))
+        return;
+    /* The topic names a device, not a person; the detail never quotes the
+     * payload (telemetry.h), so no reading of a named person is logged. */
+    log_warn(&d->log, "telemetry rejected (%s): %s; topic %.*s%s", tlm_reason_name(r),
+             detail && *detail ? detail : "-", 120, topic,
+             suppressed ? " [similar lines suppressed]" : "");
+}
+
+static void note_dropped(struct anxind *d, const char *what, const char *device, int64_t now)
+{
+    uint32_t suppressed = 0;
+    if (log_limit_take(&d->bad_msg_limit, now, 60000, 20, &suppressed))
+        log_info(&d->log, "telemetry dropped: %s (device %s)%s", what, device,
+                 suppressed ? " [similar lines suppressed]" : "");
+}
+
+static struct notify_msg *make_notification(struct anxind *d, const struct alert *a,
+                                            const struct reg_elder *e,
+                                            const struct reg_contact *c, const char *text,
+                                            int64_t now)
+{
+    struct notify_msg *n = calloc(1, sizeof *n);
+    if (!n || !(n->text = strdup(text))) {
+        free(n);
+        return NULL;
+    }
+    n->id = store_take_id(d, &d->notification_ids);
+    n->alert_id = a->id;
+    n->contact_id = c->id;
+    snprintf(n->elder_id, sizeof n->elder_id, "%s", e->id);
+    snprintf(n->rule, sizeof n->rule, "%s", a->rule);
+    n->severity = a->severity;
+    snprintf(n->contact_name, sizeof n->contact_name, "%s", c->name);
+    n->role = c->role;
+    snprintf(n->to, sizeof n->to, "%s", c->phone);
+    n->channel = NOTIFY_SMS;
+    snprintf(n->ack_code, sizeof n->ack_code, "%s", a->ack_code);
+    n->event_ts_ms = a->event_ts_ms;
+    n->created_ms = now;
+    return n;
+}
+
+static void open_alert(struct anxind *d, const struct reg_elder *e, const struct reg_device *dev,
+                       const struct rule_hit *hit, int64_t event_ts, int64_t now, uint64_t jseq)
+{
+    const struct rule *r = hit->rule;
+    struct alert_open_args args = {
+        .id = store_take_id(d, &d->alert_ids),
+        .elder_id = e->id,
+        .device_id = dev->id,
+        .rule = r->name,
+        .severity = r->severity,
+        /* The care plan may name its own chain for this elder. */
+        .chain = e->chain && *e->chain ? e->chain : r->chain,
+        .event_ts_ms = event_ts,
+        .now_ms = now,
+        .state = ALERT_OPEN,
+        .jseq = jseq,
+    };
+    struct alert *a;
+    if (alert_open(&d->alerts, &args, &a) != 0) {
+        log_error(&d->log, "alert: cannot open %s for elder %s: out of memory", r->name, e->id);
+        return;
+    }
+    d->stats.alerts_opened++;
+
+    char text[1024];
+    notify_render_sms(r, a, e, dev->kind, d->utc_offset_min, text, sizeof text);
+    size_t idx[MAX_FIRST_STEP];
+    size_t n = notify_first_step(e, idx, MAX_FIRST_STEP);
+    struct notify_msg *notes[MAX_FIRST_STEP];
+    size_t made = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct notify_msg *m = make_notification(d, a, e, &e->contacts[idx[i]], text, now);
+        if (m)
+            notes[made++] = m;
+    }
+    store_alert_open(d, a, hit->event, notes, made, jseq);
+    log_info(&d->log, "alert %" PRId64 " opened: rule %s (%s) for elder %s, device %s; "
+                      "notifying %zu contact(s)",
+             a->id, r->name, rule_severity_name(r->severity), e->id, dev->id, made);
+    if (made == 0)
+        log_warn(&d->log, "alert %" PRId64 ": elder %s has no priority-1 contact taking SMS; "
+                          "nobody was notified", a->id, e->id);
+    d->stats.notifications_created += made;
+    for (size_t i = 0; i < made; i++)
+        notifier_send(d->notifier, notes[i], 0);
+}
+
+static void handle_hit(struct anxind *d, const struct reg_elder *e, const struct reg_device *dev,
+                       const struct rule_hit *hit, int64_t event_ts, int64_t now, uint64_t jseq,
+                       bool replay)
+{
+    d->stats.rule_hits++;
+    struct alert *a = alert_find_live(&d->alerts, e->id, hit->rule->name);
+    if (!a) {
+        open_alert(d, e, dev, hit, event_ts, now, jseq);
+        return;
+    }
+    /* Replaying a message already counted on this alert changes nothing. */
+    if (replay && jseq && jseq <= a->last_jseq)
+        return;
+    alert_repeat(a, now);
+    if (jseq)
+        a->last_jseq = jseq;
+    d->stats.alerts_repeated++;
+    store_alert_repeat(d, a, dev->id, hit->event, now, jseq);
+    log_info(&d->log, "alert %" PRId64 ": %s again for elder %s (device %s), %d times now",
+             a->id, hit->rule->name, e->id, dev->id, a->fire_count);
+}
+
+static void process(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
+                    size_t topic_len, const char *payload, size_t payload_len, bool replay)
+{
+    struct tlm_msg msg;
+    char detail[160];
+    enum tlm_reason r = tlm_decode(topic, topic_len, payload, payload_len, &msg, detail,
+                                   sizeof detail);
+    if (r != TLM_OK) {
+        note_bad(d, r, topic, detail, recv_ms);
+        return;
+    }
+    struct reg_device *dev = reg_find_device(&d->reg, msg.device_id);
+    if (!dev) {
+        d->stats.unknown_device++;
+        note_dropped(d, "unknown device", msg.device_id, recv_ms);
+        return;
+    }
+    if (msg.has_seq && dev->has_seq && msg.seq <= dev->last_seq &&
+        dev->last_seq - msg.seq < SEQ_RESTART_GAP) {
+        d->stats.duplicate++;
+        note_dropped(d, "repeated seq", msg.device_id, recv_ms);
+        return;
+    }
+    if (msg.has_seq) {
+        dev->last_seq = msg.seq;
+        dev->has_seq = true;
+    }
+    if (recv_ms > dev->last_seen_ms) {
+        dev->last_seen_ms = recv_ms;
+        dev->seen_dirty = true;
+    }
+    d->stats.processed++;
+    const struct reg_elder *e = dev->elder;
+    if (!e->consent) {
+        /* Registered without consent: not monitored (the guidance asks
+         * for consent), but the device stays known. */
+        d->stats.not_monitored++;
+        return;
+    }
+    struct rule_hit hits[MAX_HITS];
+    size_t n = rule_match(d->rules, &msg, hits, MAX_HITS);
+    int64_t event_ts = msg.has_ts ? msg.ts_ms : recv_ms;
+    for (size_t i = 0; i < n; i++)
+        handle_hit(d, e, dev, &hits[i], event_ts, recv_ms, jseq, replay);
+}
+
+void engine_on_message(struct anxind *d, const struct mqttb_msg *m)
+{
+    d->stats.received++;
+    if (m->too_large)
+        note_bad(d, TLM_TOO_LARGE, m->topic, "payload over 64 KiB", m->recv_ms);
+    else
+        process(d, m->jseq, m->recv_ms, m->topic, m->topic_len, m->payload, m->payload_len,
+                false);
+    if (m->jseq)
+        d->processed_jseq = m->jseq;
+}
+
+void engine_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
+                   size_t topic_len, const char *payload, size_t payload_len)
+{
+    d->stats.journal_replayed++;
+    process(d, jseq, recv_ms, topic, topic_len, payload, payload_len, true);
+    d->processed_jseq = jseq;
+}
+
+void engine_on_attempt(void *arg, const struct notify_msg *n, const struct notifier_attempt *a)
+{
+    struct anxind *d = arg;
+    char masked[MASK_PHONE_MAX];
+    mask_phone(n->to, masked, sizeof masked);
+    store_attempt(d, n, a);
+    switch (a->outcome) {
+    case NOTIFIER_SENT:
+        d->stats.notifications_sent++;
+        log_info(&d->log, "notification %" PRId64 " (alert %" PRId64 ") sent via %s to %s, "
+                          "attempt %d",
+                 n->id, n->alert_id, a->provider, masked, a->attempt);
+        break;
+    case NOTIFIER_RETRY:
+        d->stats.notification_retries++;
+        log_warn(&d->log, "notification %" PRId64 " (alert %" PRId64 ") to %s: %s at %s; "
+                          "retrying in %lld ms",
+                 n->id, n->alert_id, masked, a->error ? a->error : "failed", a->provider,
+                 (long long)a->retry_in_ms);
+        break;
+    case NOTIFIER_FAILED:
+        d->stats.notifications_failed++;
+        log_error(&d->log, "notification %" PRId64 " (alert %" PRId64 ") to %s FAILED after "
+                           "%d attempt(s): %s",
+                  n->id, n->alert_id, masked, a->attempt, a->error ? a->error : "unknown");
+        break;
+    }
+}

@@ -1,0 +1,282 @@
+/* httpd.c - libmicrohttpd driven by libuv (see httpd.h).
+ *
+ * libmicrohttpd facts relied on (microhttpd.h, 0.9.75): with MHD_USE_EPOLL
+ * and no internal thread, MHD_DAEMON_INFO_EPOLL_FD gives one fd that becomes
+ * readable when MHD has work; MHD_run does that work without blocking; and
+ * MHD_get_timeout says when MHD_run must be called even without I/O (idle
+ * connection timeouts). The access handler is called first with the headers,
+ * then once per chunk of upload data, then once more with *upload_data_size
+ * == 0; a response may only be queued in that last call for uploads. */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+struct httpd {
+    uv_loop_t *loop;
+    struct logger *log;
+    struct MHD_Daemon *mhd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    httpd_handler handler;
+    void *arg;
+    int port;
+    int handles_open;
+};
+
+/* Per-request state while the body arrives. */
+struct httpd_upload {
+    char *buf;
+    size_t len;
+    int too_large;
+};
+
+static void rearm(struct httpd *d);
+
+static void run_mhd(struct httpd *d)
+{
+    MHD_run(d->mhd);
+    rearm(d);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run_mhd(t->data);
+}
+
+static void rearm(struct httpd *d)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(d->mhd, &ms) == MHD_YES)
+        uv_timer_start(&d->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&d->timer);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    run_mhd(p->data);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct httpd_reply *rep)
+{
+    size_t len = rep->body ? (rep->body_len ? rep->body_len : strlen(rep->body)) : 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, rep->body ? rep->body : "",
+                                                             rep->body ? MHD_RESPMEM_MUST_FREE
+                                                                       : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(rep->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            rep->content_type ? rep->content_type : "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)(rep->status ? rep->status : 200), r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct httpd *d = cls;
+    struct httpd_upload *up = *con_cls;
+    (void)version;
+
+    if (!up) {
+        up = calloc(1, sizeof *up);
+        if (!up)
+            return MHD_NO;
+        *con_cls = up;
+        return MHD_YES;     /* headers only so far */
+    }
+    if (*upload_data_size) {
+        if (!up->too_large) {
+            if (up->len + *upload_data_size > HTTPD_MAX_BODY) {
+                up->too_large = 1;
+            } else {
+                char *nb = realloc(up->buf, up->len + *upload_data_size + 1);
+                if (!nb)
+                    return MHD_NO;
+                memcpy(nb + up->len, upload_data, *upload_data_size);
+                up->buf = nb;
+                up->len += *upload_data_size;
+                up->buf[up->len] = '\0';
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct httpd_reply rep = {0};
+    if (up->too_large) {
+        rep.status = 413;
+        rep.body = strdup("{\"error\":\"payload_too_large\",\"detail\":\"request body over 64 KiB\"}");
+        return send_reply(c, &rep);
+    }
+    struct httpd_request req = {
+        .method = method,
+        .path = url,
+        .body = up->buf ? up->buf : "",
+        .body_len = up->len,
+        .conn = c,
+    };
+    d->handler(d->arg, &req, &rep);
+    return send_reply(c, &rep);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct httpd_upload *up = *con_cls;
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (up) {
+        free(up->buf);
+        free(up);
+        *con_cls = NULL;
+    }
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    struct httpd *d = cls;
+    char msg[300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn(d->log, "http: %s", msg);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host)
+        return -1;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return -1;
+    memset(ss, 0, sizeof *ss);
+    if (host[0] == '[') {
+        size_t hl = strlen(host);
+        if (hl < 3 || host[hl - 1] != ']')
+            return -1;
+        host[hl - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+            return -1;
+        *len = sizeof *a6;
+        return (int)port;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        return -1;
+    *len = sizeof *a4;
+    return (int)port;
+}
+
+int httpd_new(uv_loop_t *loop, struct logger *log, const char *listen, httpd_handler h,
+              void *arg, struct httpd **out, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int port = parse_listen(listen, &ss, &sslen);
+    if (port < 0) {
+        snprintf(err, errlen, "http: listen address \"%s\" is not ADDR:PORT", listen);
+        return ANX_EINVAL;
+    }
+    struct httpd *d = calloc(1, sizeof *d);
+    if (!d)
+        return ANX_ENOMEM;
+    d->loop = loop;
+    d->log = log;
+    d->handler = h;
+    d->arg = arg;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* The logger must come first or MHD logs the earlier options itself. */
+    d->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, d,
+                              MHD_OPTION_EXTERNAL_LOGGER, log_mhd, d,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+                              MHD_OPTION_END);
+    if (!d->mhd) {
+        snprintf(err, errlen, "http: cannot listen on %s (address in use or not local?)", listen);
+        free(d);
+        return ANX_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    d->port = pi ? pi->port : port;
+    if (!info || uv_poll_init(loop, &d->poll, info->epoll_fd) != 0) {
+        snprintf(err, errlen, "http: cannot watch the server's epoll fd");
+        MHD_stop_daemon(d->mhd);
+        free(d);
+        return ANX_EIO;
+    }
+    d->poll.data = d;
+    uv_timer_init(loop, &d->timer);
+    d->timer.data = d;
+    d->handles_open = 2;
+    uv_poll_start(&d->poll, UV_READABLE, on_poll);
+    rearm(d);
+    *out = d;
+    return 0;
+}
+
+static void closed(uv_handle_t *h)
+{
+    struct httpd *d = h->data;
+    if (--d->handles_open == 0)
+        free(d);
+}
+
+void httpd_close(struct httpd *d)
+{
+    if (!d)
+        return;
+    uv_poll_stop(&d->poll);
+    uv_timer_stop(&d->timer);
+    /* Stop MHD before libuv lets go of its fd: MHD closes the epoll fd. */
+    uv_close((uv_handle_t *)&d->poll, closed);
+    uv_close((uv_handle_t *)&d->timer, closed);
+    MHD_stop_daemon(d->mhd);
+    d->mhd = NULL;
+}
+
+const char *httpd_header(const struct httpd_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *httpd_query(const struct httpd_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int httpd_port(const struct httpd *d)
+{
+    return d->port;
+}

@@ -1,0 +1,509 @@
+/* mqttb.c - Paho MQTTAsync into the libuv loop (see mqttb.h).
+ *
+ * Paho facts relied on (MQTTAsync.h of 1.3.x and its sources): messageArrived
+ * runs on Paho's receive thread with Paho's mutex held, and the PUBACK of a
+ * QoS 1 message is sent after it returns, whatever it returns, so it must not
+ * block on anything the loop holds for long; the connected callback set with
+ * MQTTAsync_setConnected runs after every successful (re)connect, which is
+ * where subscriptions are renewed; automatic reconnect does not cover a
+ * failed first connect, so that one is retried from the loop. */
+#include "mqttb.h"
+
+#include <MQTTAsync.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+
+enum {
+    EV_CONNECTED = 1 << 0,
+    EV_LOST = 1 << 1,
+    EV_CONNECT_FAILED = 1 << 2,
+    EV_SUB_OK = 1 << 3,
+    EV_SUB_FAILED = 1 << 4,
+    EV_DISCONNECTED = 1 << 5,
+};
+
+struct mqttb {
+    uv_loop_t *loop;
+    struct logger *log;
+    struct mqttb_opts o;
+    MQTTAsync client;
+    char *url, *client_id, *username, *password, *ca_file;
+    char **topics;
+    int n_topics;
+    int64_t session_expiry_s, keepalive_s, reconnect_max_s;
+    int receive_maximum;
+
+    uv_async_t async;
+    uv_timer_t retry;           /* first-connect and resubscribe retries */
+    int64_t retry_ms;
+
+    /* Shared with Paho's thread; everything below is under mu. */
+    pthread_mutex_t mu;
+    struct mqttb_msg *head, *tail;
+    size_t queued, queued_max;
+    unsigned events;
+    char reason[200];
+    uint64_t received, journal_errors, connects, disconnects;
+    int connected;
+
+    /* Loop-only state. */
+    bool stopping;
+    void (*stop_done)(void *arg);
+    void *stop_arg;
+    int handles_open;
+    bool freed;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void post_event(struct mqttb *b, unsigned ev, const char *reason)
+{
+    pthread_mutex_lock(&b->mu);
+    b->events |= ev;
+    if (reason)
+        snprintf(b->reason, sizeof b->reason, "%s", reason);
+    if (ev & EV_CONNECTED) {
+        b->connected = 1;
+        b->connects++;
+    }
+    if (ev & (EV_LOST | EV_DISCONNECTED)) {
+        if (b->connected)
+            b->disconnects++;
+        b->connected = 0;
+    }
+    pthread_mutex_unlock(&b->mu);
+    uv_async_send(&b->async);
+}
+
+/* ---- Paho's thread ---------------------------------------------------- */
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    struct mqttb *b = ctx;
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    size_t plen = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+    bool too_large = plen > b->o.max_payload;
+    size_t copy = too_large ? 0 : plen;
+    int64_t now = wall_ms();
+
+    struct mqttb_msg *msg = malloc(sizeof *msg + tlen + 1 + copy + 1);
+    if (msg) {
+        memset(msg, 0, sizeof *msg);
+        msg->recv_ms = now;
+        msg->too_large = too_large;
+        msg->topic = (char *)(msg + 1);
+        memcpy(msg->topic, topic, tlen);
+        msg->topic[tlen] = '\0';
+        msg->topic_len = tlen;
+        msg->payload_len = plen;
+        if (!too_large) {
+            msg->payload = msg->topic + tlen + 1;
+            memcpy(msg->payload, m->payload, copy);
+            msg->payload[copy] = '\0';
+            /* The journal write is what makes the PUBACK safe. */
+            if (jrnl_append(b->o.journal, topic, tlen, m->payload, plen, now, &msg->jseq) != 0)
+                msg->journal_failed = true;
+        }
+    }
+    pthread_mutex_lock(&b->mu);
+    b->received++;
+    if (msg) {
+        if (msg->journal_failed)
+            b->journal_errors++;
+        if (b->tail)
+            b->tail->next = msg;
+        else
+            b->head = msg;
+        b->tail = msg;
+        if (++b->queued > b->queued_max)
+            b->queued_max = b->queued;
+    }
+    pthread_mutex_unlock(&b->mu);
+    uv_async_send(&b->async);
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+    post_event(ctx, EV_LOST, cause ? cause : "connection lost");
+}
+
+static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
+{
+    struct mqttb *b = ctx;
+    /* A v5 SUBACK carries one reason code per filter; >= 0x80 is a refusal. */
+    int n = r->alt.sub.reasonCodeCount;
+    for (int i = 0; i < n; i++) {
+        int rc = r->alt.sub.reasonCodes ? r->alt.sub.reasonCodes[i] : r->reasonCode;
+        if (rc >= 0x80) {
+            char why[120];
+            snprintf(why, sizeof why, "broker refused subscription %d (reason code 0x%02x)", i, rc);
+            post_event(b, EV_SUB_FAILED, why);
+            return;
+        }
+    }
+    if (n == 0 && r->reasonCode >= 0x80) {
+        post_event(b, EV_SUB_FAILED, "broker refused the subscription");
+        return;
+    }
+    post_event(b, EV_SUB_OK, NULL);
+}
+
+static void on_subscribe_failed(void *ctx, MQTTAsync_failureData5 *r)
+{
+    post_event(ctx, EV_SUB_FAILED, r && r->message ? r->message : "subscribe failed");
+}
+
+static int subscribe_all(struct mqttb *b)
+{
+    MQTTAsync_callOptions opts = MQTTAsync_callOptions_initializer;
+    MQTTSubscribe_options *so = calloc((size_t)b->n_topics, sizeof *so);
+    int *qos = calloc((size_t)b->n_topics, sizeof *qos);
+    int rc = MQTTASYNC_FAILURE;
+    if (so && qos) {
+        for (int i = 0; i < b->n_topics; i++) {
+            MQTTSubscribe_options init = MQTTSubscribe_options_initializer;
+            so[i] = init;
+            /* Retained messages are stale state, never a new alarm. */
+            so[i].retainHandling = 2;
+            qos[i] = 1;
+        }
+        opts.onSuccess5 = on_subscribed;
+        opts.onFailure5 = on_subscribe_failed;
+        opts.context = b;
+        opts.subscribeOptionsList = so;
+        opts.subscribeOptionsCount = b->n_topics;
+        rc = MQTTAsync_subscribeMany(b->client, b->n_topics, b->topics, qos, &opts);
+    }
+    free(so);
+    free(qos);
+    return rc;
+}
+
+static void on_connected(void *ctx, char *cause)
+{
+    struct mqttb *b = ctx;
+    (void)cause;
+    post_event(b, EV_CONNECTED, NULL);
+    /* Resubscribe on every connect: with a persistent session the broker
+     * still has our subscriptions, but a new or expired session does not. */
+    if (subscribe_all(b) != MQTTASYNC_SUCCESS)
+        post_event(b, EV_SUB_FAILED, "subscribe could not be sent");
+}
+
+static void on_connect_failed(void *ctx, MQTTAsync_failureData5 *r)
+{
+    char why[200];
+    snprintf(why, sizeof why, "%s (code %d, reason 0x%02x)",
+             r && r->message ? r->message : "connect failed", r ? r->code : 0,
+             r ? (unsigned)r->reasonCode : 0u);
+    post_event(ctx, EV_CONNECT_FAILED, why);
+}
+
+static void on_disconnect_done(void *ctx, MQTTAsync_successData5 *r)
+{
+    (void)r;
+    post_event(ctx, EV_DISCONNECTED, NULL);
+}
+
+static void on_disconnect_failed(void *ctx, MQTTAsync_failureData5 *r)
+{
+    (void)r;
+    post_event(ctx, EV_DISCONNECTED, NULL);
+}
+
+/* ---- the loop's thread ------------------------------------------------ */
+
+static int do_connect(struct mqttb *b)
+{
+    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty p;
+
+    co.keepAliveInterval = (int)b->keepalive_s;
+    co.cleanstart = 0;          /* keep the session: QoS 1 messages wait for us */
+    co.automaticReconnect = 1;
+    co.minRetryInterval = 1;
+    co.maxRetryInterval = (int)(b->reconnect_max_s > 0 ? b->reconnect_max_s : 30);
+    co.connectTimeout = 10;
+    co.username = b->username;
+    co.password = b->password;
+    co.onSuccess5 = NULL;       /* on_connected (setConnected) covers success */
+    co.onFailure5 = on_connect_failed;
+    co.context = b;
+    if (strncmp(b->url, "ssl://", 6) == 0 || strncmp(b->url, "mqtts://", 8) == 0) {
+        ssl.trustStore = b->ca_file;
+        ssl.enableServerCertAuth = 1;
+        ssl.verify = 1;
+        co.ssl = &ssl;
+    }
+    p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+    p.value.integer4 = (unsigned)b->session_expiry_s;
+    MQTTProperties_add(&props, &p);
+    if (b->receive_maximum > 0) {
+        p.identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM;
+        p.value.integer2 = (unsigned short)b->receive_maximum;
+        MQTTProperties_add(&props, &p);
+    }
+    co.connectProperties = &props;
+    int rc = MQTTAsync_connect(b->client, &co);
+    MQTTProperties_free(&props);
+    return rc;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct mqttb *b = t->data;
+    if (b->stopping)
+        return;
+    pthread_mutex_lock(&b->mu);
+    int connected = b->connected;
+    pthread_mutex_unlock(&b->mu);
+    if (connected) {
+        if (subscribe_all(b) != MQTTASYNC_SUCCESS)
+            post_event(b, EV_SUB_FAILED, "subscribe could not be sent");
+        return;
+    }
+    int rc = do_connect(b);
+    if (rc != MQTTASYNC_SUCCESS) {
+        char why[80];
+        snprintf(why, sizeof why, "MQTTAsync_connect returned %d", rc);
+        post_event(b, EV_CONNECT_FAILED, why);
+    }
+}
+
+static void schedule_retry(struct mqttb *b)
+{
+    if (b->stopping)
+        return;
+    uv_timer_start(&b->retry, on_retry, (uint64_t)b->retry_ms, 0);
+    int64_t max = b->reconnect_max_s > 0 ? b->reconnect_max_s * 1000 : 30000;
+    b->retry_ms = b->retry_ms * 2 > max ? max : b->retry_ms * 2;
+}
+
+static void finish_stop(struct mqttb *b)
+{
+    void (*done)(void *) = b->stop_done;
+    b->stop_done = NULL;
+    uv_timer_stop(&b->retry);
+    if (done)
+        done(b->stop_arg);
+}
+
+static void on_async(uv_async_t *h)
+{
+    struct mqttb *b = h->data;
+    pthread_mutex_lock(&b->mu);
+    struct mqttb_msg *list = b->head;
+    b->head = b->tail = NULL;
+    b->queued = 0;
+    unsigned ev = b->events;
+    b->events = 0;
+    char reason[sizeof b->reason];
+    memcpy(reason, b->reason, sizeof reason);
+    pthread_mutex_unlock(&b->mu);
+
+    /* Messages first: a message received before a disconnect is older. */
+    while (list) {
+        struct mqttb_msg *m = list;
+        list = m->next;
+        b->o.on_msg(b->o.arg, m);
+        free(m);
+    }
+    if (ev & EV_CONNECT_FAILED) {
+        log_warn(b->log, "mqtt: cannot connect to %s: %s; retrying in %lld ms", b->url, reason,
+                 (long long)b->retry_ms);
+        schedule_retry(b);
+    }
+    if (ev & EV_LOST) {
+        log_warn(b->log, "mqtt: connection lost (%s); reconnecting", reason);
+        if (b->o.on_state)
+            b->o.on_state(b->o.arg, false);
+    }
+    if (ev & EV_CONNECTED) {
+        b->retry_ms = 1000;
+        log_info(b->log, "mqtt: connected to %s as %s", b->url, b->client_id);
+        if (b->o.on_state)
+            b->o.on_state(b->o.arg, true);
+    }
+    if (ev & EV_SUB_FAILED) {
+        log_error(b->log, "mqtt: subscription failed: %s; retrying (no telemetry until it works)",
+                  reason);
+        schedule_retry(b);
+    } else if (ev & EV_SUB_OK) {
+        log_info(b->log, "mqtt: subscribed to %d filter(s), QoS 1", b->n_topics);
+    }
+    if ((ev & EV_DISCONNECTED) && b->stopping)
+        finish_stop(b);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int mqttb_new(uv_loop_t *loop, struct logger *log, const struct mqttb_opts *o,
+              struct mqttb **out, char *err, size_t errlen)
+{
+    const struct cfg *c = o->cfg;
+    struct mqttb *b = calloc(1, sizeof *b);
+    if (!b)
+        return ANX_ENOMEM;
+    b->loop = loop;
+    b->log = log;
+    b->o = *o;
+    b->url = strdup(c->mqtt_url);
+    b->client_id = strdup(c->mqtt_client_id);
+    b->username = dup_or_null(c->mqtt_username);
+    b->password = dup_or_null(o->password);
+    b->ca_file = dup_or_null(c->mqtt_ca_file);
+    b->n_topics = (int)c->mqtt_n_topics;
+    b->topics = calloc(c->mqtt_n_topics + 1, sizeof *b->topics);
+    b->keepalive_s = c->mqtt_keepalive_ms / 1000;
+    b->session_expiry_s = c->mqtt_session_expiry_ms / 1000;
+    b->reconnect_max_s = c->mqtt_reconnect_max_ms / 1000;
+    b->receive_maximum = c->mqtt_receive_maximum;
+    b->retry_ms = 1000;
+    if (!b->url || !b->client_id || !b->topics) {
+        mqttb_free(b);
+        return ANX_ENOMEM;
+    }
+    for (int i = 0; i < b->n_topics; i++)
+        if (!(b->topics[i] = strdup(c->mqtt_topics[i]))) {
+            mqttb_free(b);
+            return ANX_ENOMEM;
+        }
+    pthread_mutex_init(&b->mu, NULL);
+
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    int rc = MQTTAsync_createWithOptions(&b->client, b->url, b->client_id,
+                                         MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(err, errlen, "mqtt: cannot create client for %s (code %d: %s)", b->url, rc,
+                 rc == MQTTASYNC_BAD_PROTOCOL ? "unknown URL scheme" : "bad URL or options");
+        b->client = NULL;
+        pthread_mutex_destroy(&b->mu);
+        mqttb_free(b);
+        return ANX_EINVAL;
+    }
+    MQTTAsync_setCallbacks(b->client, b, on_lost, on_message, NULL);
+    MQTTAsync_setConnected(b->client, b, on_connected);
+    uv_async_init(loop, &b->async, on_async);
+    b->async.data = b;
+    uv_timer_init(loop, &b->retry);
+    b->retry.data = b;
+    b->handles_open = 2;
+    *out = b;
+    return 0;
+}
+
+int mqttb_start(struct mqttb *b)
+{
+    int rc = do_connect(b);
+    if (rc != MQTTASYNC_SUCCESS) {
+        log_warn(b->log, "mqtt: connect to %s could not start (code %d); retrying", b->url, rc);
+        schedule_retry(b);
+    }
+    return 0;
+}
+
+static void on_stop_timeout(uv_timer_t *t)
+{
+    struct mqttb *b = t->data;
+    log_warn(b->log, "mqtt: no answer to disconnect; going on");
+    post_event(b, EV_DISCONNECTED, NULL);
+}
+
+void mqttb_stop(struct mqttb *b, void (*done)(void *arg), void *arg)
+{
+    b->stopping = true;
+    b->stop_done = done;
+    b->stop_arg = arg;
+    uv_timer_stop(&b->retry);
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+    d.timeout = 2000;
+    d.onSuccess5 = on_disconnect_done;
+    d.onFailure5 = on_disconnect_failed;
+    d.context = b;
+    if (MQTTAsync_disconnect(b->client, &d) != MQTTASYNC_SUCCESS) {
+        post_event(b, EV_DISCONNECTED, NULL);
+        return;
+    }
+    uv_timer_start(&b->retry, on_stop_timeout, 3000, 0);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct mqttb *b = h->data;
+    if (--b->handles_open == 0 && b->freed)
+        free(b);
+}
+
+void mqttb_free(struct mqttb *b)
+{
+    if (!b)
+        return;
+    if (b->client) {
+        /* Destroy stops Paho's threads; no callback runs after it. */
+        MQTTAsync_destroy(&b->client);
+        pthread_mutex_destroy(&b->mu);
+    }
+    while (b->head) {
+        struct mqttb_msg *m = b->head;
+        b->head = m->next;
+        free(m);
+    }
+    free(b->url);
+    free(b->client_id);
+    free(b->username);
+    if (b->password) {
+        memset(b->password, 0, strlen(b->password));
+        free(b->password);
+    }
+    free(b->ca_file);
+    for (int i = 0; b->topics && i < b->n_topics; i++)
+        free(b->topics[i]);
+    free(b->topics);
+    b->freed = true;
+    if (b->handles_open == 0) {
+        free(b);
+        return;
+    }
+    uv_timer_stop(&b->retry);
+    uv_close((uv_handle_t *)&b->async, handle_closed);
+    uv_close((uv_handle_t *)&b->retry, handle_closed);
+}
+
+bool mqttb_connected(const struct mqttb *b)
+{
+    struct mqttb *m = (struct mqttb *)b;
+    pthread_mutex_lock(&m->mu);
+    bool c = m->connected != 0;
+    pthread_mutex_unlock(&m->mu);
+    return c;
+}
+
+void mqttb_get_stats(struct mqttb *b, struct mqttb_stats *s)
+{
+    pthread_mutex_lock(&b->mu);
+    s->received = b->received;
+    s->journal_errors = b->journal_errors;
+    s->connects = b->connects;
+    s->disconnects = b->disconnects;
+    s->queued = b->queued;
+    s->queued_max = b->queued_max;
+    pthread_mutex_unlock(&b->mu);
+}

@@ -1,0 +1,386 @@
+/* notifier.c - providers, retries and failover (see notifier.h). */
+#include "notifier.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "err.h"
+#include "mask.h"
+
+struct job {
+    struct notifier *nf;
+    struct notify_msg *msg;
+    size_t chain_pos;               /* which provider of the channel's list */
+    int attempt;                    /* attempts so far, all providers */
+    int attempt_here;               /* attempts at the current provider */
+    int64_t started_ms;
+    struct httpc_req *req;
+    uv_timer_t timer;
+    bool timer_open;
+    struct job *prev, *next;
+};
+
+struct notifier {
+    uv_loop_t *loop;
+    struct logger *log;
+    const struct cfg *cfg;
+    struct notifier_secrets secrets;
+    struct httpc *http;
+    notifier_result_cb cb;
+    void *arg;
+    struct job *jobs;
+    size_t n_jobs, n_inflight;
+    uint64_t rng;
+    FILE *console[CFG_MAX_PROVIDERS];   /* opened console outputs, by provider index */
+    bool closing;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t next_random(struct notifier *nf)
+{
+    /* xorshift64*: jitter needs spread, not secrecy. */
+    nf->rng ^= nf->rng >> 12;
+    nf->rng ^= nf->rng << 25;
+    nf->rng ^= nf->rng >> 27;
+    return (uint32_t)((nf->rng * 2685821657736338717ull) >> 32);
+}
+
+static void free_secrets(struct notifier_secrets *s)
+{
+    for (size_t i = 0; i < CFG_MAX_PROVIDERS; i++) {
+        if (s->token[i]) {
+            memset(s->token[i], 0, strlen(s->token[i]));
+            free(s->token[i]);
+            s->token[i] = NULL;
+        }
+    }
+}
+
+static void close_consoles(struct notifier *nf)
+{
+    for (size_t i = 0; i < CFG_MAX_PROVIDERS; i++) {
+        if (nf->console[i] && nf->console[i] != stdout)
+            fclose(nf->console[i]);
+        nf->console[i] = NULL;
+    }
+}
+
+int notifier_new(uv_loop_t *loop, struct logger *log, const struct cfg *cfg,
+                 struct notifier_secrets *secrets, struct httpc *http,
+                 notifier_result_cb cb, void *arg, struct notifier **out)
+{
+    struct notifier *nf = calloc(1, sizeof *nf);
+    if (!nf) {
+        free_secrets(secrets);
+        return ANX_ENOMEM;
+    }
+    nf->loop = loop;
+    nf->log = log;
+    nf->cfg = cfg;
+    nf->secrets = *secrets;
+    memset(secrets, 0, sizeof *secrets);
+    nf->http = http;
+    nf->cb = cb;
+    nf->arg = arg;
+    nf->rng = (uint64_t)wall_ms() * 0x9E3779B97F4A7C15ull | 1;
+    *out = nf;
+    return 0;
+}
+
+void notifier_reconfigure(struct notifier *nf, const struct cfg *cfg,
+                          struct notifier_secrets *secrets)
+{
+    free_secrets(&nf->secrets);
+    close_consoles(nf);
+    nf->secrets = *secrets;
+    memset(secrets, 0, sizeof *secrets);
+    nf->cfg = cfg;
+}
+
+static void link_job(struct notifier *nf, struct job *j)
+{
+    j->next = nf->jobs;
+    if (nf->jobs)
+        nf->jobs->prev = j;
+    nf->jobs = j;
+    nf->n_jobs++;
+}
+
+static void job_closed(uv_handle_t *h)
+{
+    struct job *j = h->data;
+    notify_msg_free(j->msg);
+    free(j);
+}
+
+static void finish_job(struct job *j)
+{
+    struct notifier *nf = j->nf;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        nf->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    nf->n_jobs--;
+    if (j->req) {
+        httpc_cancel(j->req);
+        j->req = NULL;
+        nf->n_inflight--;
+    }
+    if (j->timer_open) {
+        uv_timer_stop(&j->timer);
+        uv_close((uv_handle_t *)&j->timer, job_closed);
+    } else {
+        notify_msg_free(j->msg);
+        free(j);
+    }
+}
+
+static const struct cfg_provider *current_provider(const struct job *j, int *index)
+{
+    const struct cfg *c = j->nf->cfg;
+    enum cfg_channel ch = j->msg->channel == NOTIFY_VOICE ? CFG_CHANNEL_VOICE : CFG_CHANNEL_SMS;
+    if (j->chain_pos >= c->channel_n[ch])
+        return NULL;
+    int i = c->channel_providers[ch][j->chain_pos];
+    if (index)
+        *index = i;
+    return &c->providers[i];
+}
+
+static void attempt(struct job *j);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    attempt(t->data);
+}
+
+/* Reports the attempt and decides what follows: done, retry here, or the
+ * next provider. */
+static void conclude(struct job *j, const struct cfg_provider *p, enum notifier_outcome out,
+                     long status, const char *ref, const char *error, int64_t retry_hint_ms)
+{
+    struct notifier *nf = j->nf;
+    struct notifier_attempt a = {
+        .attempt = j->attempt,
+        .provider = p ? p->name : "none",
+        .started_ms = j->started_ms,
+        .finished_ms = wall_ms(),
+        .outcome = out,
+        .http_status = status,
+        .provider_ref = ref,
+        .error = error,
+    };
+    bool next_provider = false;
+    if (out == NOTIFIER_RETRY && (!p || j->attempt_here >= p->max_attempts)) {
+        next_provider = true;
+    } else if (out == NOTIFIER_FAILED) {
+        next_provider = true;
+    }
+    if (next_provider) {
+        j->chain_pos++;
+        j->attempt_here = 0;
+        if (current_provider(j, NULL)) {
+            out = NOTIFIER_RETRY;
+            a.outcome = NOTIFIER_RETRY;
+            a.retry_in_ms = 0;
+        } else {
+            out = NOTIFIER_FAILED;
+            a.outcome = NOTIFIER_FAILED;
+        }
+    } else if (out == NOTIFIER_RETRY) {
+        int64_t d = backoff_delay_ms(j->attempt_here, p->backoff_ms, p->backoff_max_ms,
+                                     next_random(nf));
+        if (retry_hint_ms > d)
+            d = retry_hint_ms > p->backoff_max_ms ? p->backoff_max_ms : retry_hint_ms;
+        a.retry_in_ms = d;
+    }
+    nf->cb(nf->arg, j->msg, &a);
+    if (out != NOTIFIER_RETRY || nf->closing) {
+        finish_job(j);
+        return;
+    }
+    if (!j->timer_open) {
+        uv_timer_init(nf->loop, &j->timer);
+        j->timer.data = j;
+        j->timer_open = true;
+    }
+    uv_timer_start(&j->timer, on_retry_timer, (uint64_t)a.retry_in_ms, 0);
+}
+
+static void on_webhook_done(void *arg, const struct httpc_response *r)
+{
+    struct job *j = arg;
+    struct notifier *nf = j->nf;
+    const struct cfg_provider *p = current_provider(j, NULL);
+    char err[200];
+
+    j->req = NULL;
+    nf->n_inflight--;
+    if (r->curl_code != CURLE_OK) {
+        snprintf(err, sizeof err, "%s", r->error ? r->error : "transfer failed");
+        conclude(j, p, NOTIFIER_RETRY, 0, NULL, err, -1);
+        return;
+    }
+    if (r->status >= 200 && r->status < 300) {
+        conclude(j, p, NOTIFIER_SENT, r->status, NULL, NULL, -1);
+        return;
+    }
+    snprintf(err, sizeof err, "HTTP %ld", r->status);
+    if (r->status == 429 || r->status == 408 || r->status >= 500)
+        conclude(j, p, NOTIFIER_RETRY, r->status, NULL, err,
+                 backoff_retry_after_ms(r->retry_after));
+    else
+        conclude(j, p, NOTIFIER_FAILED, r->status, NULL, err, -1);
+}
+
+static FILE *console_out(struct notifier *nf, int index, const struct cfg_provider *p)
+{
+    if (nf->console[index])
+        return nf->console[index];
+    if (!p->output) {
+        nf->console[index] = stdout;
+    } else {
+        nf->console[index] = fopen(p->output, "a");
+        if (nf->console[index])
+            setvbuf(nf->console[index], NULL, _IOLBF, 0);
+    }
+    return nf->console[index];
+}
+
+/* Role names as call-center staff say them. */
+static const char *role_zh(int role)
+{
+    static const char *const names[REG_ROLE_COUNT] = {
+        "家属", "邻居", "网格员", "医生", "社区", "志愿者", "呼叫中心",
+    };
+    return role >= 0 && role < REG_ROLE_COUNT ? names[role] : "联系人";
+}
+
+static void send_console(struct job *j, int index, const struct cfg_provider *p)
+{
+    struct notifier *nf = j->nf;
+    const struct notify_msg *m = j->msg;
+    FILE *f = console_out(nf, index, p);
+    if (!f) {
+        conclude(j, p, NOTIFIER_FAILED, 0, NULL, "cannot open the console output file", -1);
+        return;
+    }
+    char masked[MASK_PHONE_MAX], when[NOTIFY_TIME_LEN];
+    mask_phone(m->to, masked, sizeof masked);
+    notify_format_local(wall_ms(), 480, when);
+    fprintf(f, "%s %s → %s（%s）%s  [告警 %" PRId64 " · 通知 %" PRId64 "]\n    %s\n", when,
+            m->channel == NOTIFY_VOICE ? "语音" : "短信", m->contact_name,
+            role_zh(m->role), masked, m->alert_id,
+            m->id, m->text ? m->text : "");
+    fflush(f);
+    char ref[40];
+    snprintf(ref, sizeof ref, "console-%" PRId64, m->id);
+    conclude(j, p, ferror(f) ? NOTIFIER_FAILED : NOTIFIER_SENT, 0, ferror(f) ? NULL : ref,
+             ferror(f) ? "write to the console output failed" : NULL, -1);
+}
+
+static void send_webhook(struct job *j, int index, const struct cfg_provider *p)
+{
+    struct notifier *nf = j->nf;
+    char *body = notify_webhook_body(j->msg);
+    if (!body) {
+        conclude(j, p, NOTIFIER_RETRY, 0, NULL, "out of memory", -1);
+        return;
+    }
+    char idem[64], auth[600];
+    const char *headers[4] = {"Content-Type: application/json; charset=utf-8", idem, NULL, NULL};
+    snprintf(idem, sizeof idem, "Idempotency-Key: %" PRId64, j->msg->id);
+    if (nf->secrets.token[index]) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", nf->secrets.token[index]);
+        headers[2] = auth;
+    }
+    struct httpc_opts o = {
+        .method = "POST",
+        .headers = headers,
+        .body = body,
+        .body_len = strlen(body),
+        .timeout_ms = p->timeout_ms,
+    };
+    j->req = httpc_start(nf->http, p->url, &o, on_webhook_done, j);
+    memset(auth, 0, sizeof auth);
+    free(body);
+    if (!j->req) {
+        conclude(j, p, NOTIFIER_RETRY, 0, NULL, "could not start the HTTP request", -1);
+        return;
+    }
+    nf->n_inflight++;
+}
+
+static void attempt(struct job *j)
+{
+    int index = -1;
+    const struct cfg_provider *p = current_provider(j, &index);
+    if (!p) {
+        conclude(j, NULL, NOTIFIER_FAILED, 0, NULL, "no provider configured for this channel", -1);
+        return;
+    }
+    j->attempt++;
+    j->attempt_here++;
+    j->started_ms = wall_ms();
+    switch (p->type) {
+    case CFG_PROVIDER_CONSOLE:
+        send_console(j, index, p);
+        break;
+    case CFG_PROVIDER_WEBHOOK:
+        send_webhook(j, index, p);
+        break;
+    }
+}
+
+int notifier_send(struct notifier *nf, struct notify_msg *n, int prior_attempts)
+{
+    if (nf->closing) {
+        notify_msg_free(n);
+        return ANX_ESTATE;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        notify_msg_free(n);
+        return ANX_ENOMEM;
+    }
+    j->nf = nf;
+    j->msg = n;
+    j->attempt = prior_attempts > 0 ? prior_attempts : 0;
+    link_job(nf, j);
+    attempt(j);
+    return 0;
+}
+
+size_t notifier_pending(const struct notifier *nf)
+{
+    return nf->n_jobs;
+}
+
+size_t notifier_inflight(const struct notifier *nf)
+{
+    return nf->n_inflight;
+}
+
+void notifier_close(struct notifier *nf)
+{
+    if (!nf)
+        return;
+    nf->closing = true;
+    while (nf->jobs)
+        finish_job(nf->jobs);
+    close_consoles(nf);
+    free_secrets(&nf->secrets);
+    free(nf);
+}

@@ -1,0 +1,32 @@
+/* mask.c - phone number masking for logs and unrevealed screens. */
+#include "mask.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void mask_phone(const char *phone, char *out, size_t outlen)
+{
+    char digits[20];
+    size_t n = 0;
+
+    if (!out || outlen == 0)
+        return;
+    if (!phone || phone[0] != '+')
+        goto opaque;
+    for (const char *p = phone + 1; *p; p++) {
+        if (*p < '0' || *p > '9' || n + 1 >= sizeof digits)
+            goto opaque;
+        digits[n++] = *p;
+    }
+    digits[n] = '\0';
+    if (n == 13 && digits[0] == '8' && digits[1] == '6') {
+        snprintf(out, outlen, "%.3s****%s", digits + 2, digits + n - 4);
+        return;
+    }
+    if (n >= 8) {
+        snprintf(out, outlen, "+%.3s****%s", digits, digits + n - 4);
+        return;
+    }
+opaque:
+    snprintf(out, outlen, "****");
+}

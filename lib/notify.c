@@ -1,0 +1,114 @@
+/* notify.c - recipients, message text and the webhook body. */
+#include "notify.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tmpl.h"
+
+void notify_msg_free(struct notify_msg *n)
+{
+    if (!n)
+        return;
+    free(n->text);
+    free(n);
+}
+
+size_t notify_first_step(const struct reg_elder *e, size_t *out_idx, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->n_contacts && n < max; i++)
+        if (e->contacts[i].priority == 1 && (e->contacts[i].channels & REG_CHANNEL_SMS))
+            out_idx[n++] = i;
+    return n;
+}
+
+/* Civil date from days since 1970-01-01 (the days-from-civil inverse as
+ * described by Howard Hinnant, "chrono-Compatible Low-Level Date
+ * Algorithms"). */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yy + (*m <= 2));
+}
+
+void notify_format_local(int64_t ms, int utc_offset_min, char out[NOTIFY_TIME_LEN])
+{
+    int64_t s = ms / 1000 + (int64_t)utc_offset_min * 60;
+    int64_t days = s / 86400, rem = s % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(out, NOTIFY_TIME_LEN, "%04d-%02u-%02u %02u:%02u:%02u", y % 10000, m, d,
+             (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+}
+
+int notify_render_sms(const struct rule *r, const struct alert *a, const struct reg_elder *e,
+                      const char *device_kind, int utc_offset_min, char *out, size_t len)
+{
+    char when[NOTIFY_TIME_LEN], hm[8], id[24];
+    notify_format_local(a->event_ts_ms, utc_offset_min, when);
+    snprintf(hm, sizeof hm, "%.5s", when + 11);
+    when[10] = '\0';
+    snprintf(id, sizeof id, "%" PRId64, a->id);
+    const struct tmpl_field fields[] = {
+        {"elder.id", e->id},
+        {"elder.name", e->name},
+        {"elder.village", e->village ? e->village : ""},
+        {"elder.township", e->township ? e->township : ""},
+        {"elder.grid", e->grid ? e->grid : ""},
+        {"device.id", a->device_id},
+        {"device.kind", device_kind ? device_kind : ""},
+        {"rule.name", r->name},
+        {"rule.title", r->title},
+        {"event.title", r->title},
+        {"severity", rule_severity_name(r->severity)},
+        {"alert.id", id},
+        {"ack_code", a->ack_code},
+        {"time", hm},
+        {"date", when},
+    };
+    return tmpl_render(r->sms_template, fields, sizeof fields / sizeof fields[0], out, len);
+}
+
+char *notify_webhook_body(const struct notify_msg *n)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (!o)
+        return NULL;
+    /* Ids stay below 2^53, so JSON numbers carry them exactly. */
+    if (cJSON_AddNumberToObject(o, "id", (double)n->id) &&
+        cJSON_AddNumberToObject(o, "alert", (double)n->alert_id) &&
+        cJSON_AddStringToObject(o, "elder", n->elder_id) &&
+        cJSON_AddStringToObject(o, "rule", n->rule) &&
+        cJSON_AddStringToObject(o, "severity", rule_severity_name(n->severity)) &&
+        cJSON_AddStringToObject(o, "to", n->to) &&
+        cJSON_AddStringToObject(o, "channel", notify_channel_name(n->channel)) &&
+        cJSON_AddStringToObject(o, "text", n->text ? n->text : "") &&
+        cJSON_AddStringToObject(o, "ack_code", n->ack_code) &&
+        cJSON_AddNumberToObject(o, "event_ts", (double)n->event_ts_ms))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+const char *notify_channel_name(enum notify_channel c)
+{
+    return c == NOTIFY_VOICE ? "voice" : "sms";
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests (normal and sanitizer builds), then the
+# integration tests against throwaway PostgreSQL and Mosquitto under run/test.
+# Prints "N passed, N failed" last; exits non-zero if anything failed.
+#
+#   ANXIN_BUILD=build-asan scripts/test.sh     integration tests against the ASan build
+#   scripts/test.sh test_alarm_path            only that integration module
+set -u
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build=${ANXIN_BUILD:-build}
+run=${ANXIN_RUN:-$root/run/test}
+pg_port=${ANXIN_PG_PORT:-55432}
+mq_port=${ANXIN_MQ_PORT:-18883}
+
+total_pass=0; total_fail=0
+add_counts() {   # parse "...: N passed, M failed" from the last line of $1
+    local line p f
+    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
+    p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    if [ -z "$line" ]; then p=0; f=1; fi
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+}
+
+mkdir -p "$run"
+log=$(mktemp)
+for b in build build-asan; do
+    [ -d "$b/tests" ] || continue
+    scripts/run-unit.sh "$b" | tee "$log"
+    add_counts "$log"
+done
+
+cleanup() {
+    scripts/services.sh mq-stop "$run" >/dev/null 2>&1
+    scripts/services.sh pg-stop "$run" >/dev/null 2>&1
+    pkill -f "$run/daemons/" 2>/dev/null || true
+}
+trap cleanup EXIT
+cleanup
+rm -rf "$run/daemons" "$run/mq"
+scripts/services.sh pg-start "$run" "$pg_port" || { echo "0 passed, 1 failed"; exit 1; }
+scripts/services.sh mq-start "$run" "$mq_port" 2>/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+
+ANXIN_RUN=$run ANXIN_BUILD=$build ANXIN_PG_PORT=$pg_port ANXIN_MQ_PORT=$mq_port \
+    /usr/bin/python3 tests/integration/run.py "$@" 2>&1 | tee "$log"
+add_counts "$log"
+rm -f "$log"
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
