@@ -92,6 +92,7 @@ struct anxind {
     int64_t stop_deadline_ms;
     int exit_code;
 
+    uint64_t rng;                   /* xorshift state, see anxind_random */
     struct anxind_stats stats;
     struct log_limit bad_msg_limit;
     int64_t started_ms;
@@ -125,6 +126,9 @@ void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *
 
 /* Reloads the registry entries collected in reload_ids after delay_ms. */
 void anxind_schedule_reload(struct anxind *d, uint64_t delay_ms);
+
+/* 32 random bits from the daemon's generator (seeded from getrandom). */
+uint32_t anxind_random(struct anxind *d);
 
 /* Wall-clock ms since the epoch. */
 int64_t anxind_now_ms(void);

@@ -78,6 +78,7 @@ static void open_alert(struct anxind *d, const struct reg_elder *e, const struct
         .now_ms = now,
         .state = ALERT_OPEN,
         .jseq = jseq,
+        .code_seed = anxind_random(d),
     };
     struct alert *a;
     if (alert_open(&d->alerts, &args, &a) != 0) {

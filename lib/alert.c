@@ -32,11 +32,12 @@ struct alert *alert_find_code(const struct alert_table *t, const char *code)
     return strmap_get(&t->by_code, code);
 }
 
-/* A code that looks unrelated to the id (so codes of neighbouring alerts
- * differ in more than the last digit) and is free among live alerts. */
-static void pick_code(const struct alert_table *t, int64_t id, char *out)
+/* A code free among live alerts, drawn from the caller's randomness: an SMS
+ * reply with the code acknowledges, so it must not be guessable from ids. */
+static void pick_code(const struct alert_table *t, int64_t id, uint32_t seed, char *out)
 {
-    uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    uint64_t x = ((uint64_t)seed << 32 | (uint64_t)seed) ^ ((uint64_t)id * 0x9E3779B97F4A7C15ull);
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
     for (int tries = 0; tries < 10000; tries++) {
         unsigned code = 1000 + (unsigned)((x >> 32) % 9000);
         snprintf(out, ALERT_ACK_CODE_LEN + 1, "%04u", code);
@@ -70,7 +71,7 @@ int alert_open(struct alert_table *t, const struct alert_open_args *a, struct al
     if (a->ack_code)
         snprintf(al->ack_code, sizeof al->ack_code, "%s", a->ack_code);
     else
-        pick_code(t, a->id, al->ack_code);
+        pick_code(t, a->id, a->code_seed, al->ack_code);
     dedup_key(al->key_dedup, sizeof al->key_dedup, al->elder_id, al->rule);
     snprintf(al->key_id, sizeof al->key_id, "%" PRId64, al->id);
 

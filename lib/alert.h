@@ -60,6 +60,8 @@ struct alert_open_args {
     int64_t event_ts_ms;
     int64_t now_ms;
     const char *ack_code;       /* restore a known code (loading from the database); NULL = pick */
+    uint32_t code_seed;         /* randomness for picking a code (codes must not be guessable
+                                 * from the alert id); 0 = derive from the id (tests) */
     enum alert_state state;     /* ALERT_OPEN unless restoring */
     int32_t fire_count;         /* 0 = 1 */
     uint64_t jseq;              /* journal record that opened it (or last counted) */
