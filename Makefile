@@ -44,7 +44,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 CTL_OBJ    := $(CTL_SRC:%.c=$(O)/%.o)
 ANXIND_OBJ := $(ANXIND_SRC:%.c=$(O)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
-TOOLS      :=
+TOOLS      := $(O)/anxin-load
 
 .PHONY: all asan test test-asan demo install clean unit deps
 all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
@@ -71,8 +71,12 @@ $(O)/tests/%: $(O)/tests/unit/%.o $$(addprefix $(O)/,$$(addsuffix .o,$$(UNIT_EXT
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lcmocka -pthread
 
+$(O)/anxin-load: bench/anxin-load.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ $< -lmosquitto
+
 asan:
-	$(MAKE) O=build-asan SAN=1 CFLAGS="-O1 -g"
+	@$(MAKE) --no-print-directory O=build-asan SAN=1 CFLAGS="-O1 -g"
 
 unit: all
 	@scripts/run-unit.sh $(O)

@@ -448,13 +448,33 @@ static void join_names(char *buf, size_t bufsz, const char *const *names, size_t
     }
 }
 
+/* Whether a value may be repeated in a message: a word like "son" or
+ * "urgent". A shifted spreadsheet column can put a name or a phone number
+ * where a role belongs, and those must not reach a terminal or a log. */
+static bool echo_ok(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return false;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return n <= 32;
+}
+
 /* Reports s as unknown: `unknown role "x" (expected family, ... or call_center)`. */
 static void err_unknown(struct pctx *p, const char *field, const char *what, const char *s,
                         const char *const *names, size_t n)
 {
-    char list[256], sh[160];
+    char list[256];
     join_names(list, sizeof list, names, n);
-    ferr(p, field, "unknown %s \"%s\" (expected %s)", what, shown(sh, sizeof sh, s), list);
+    if (echo_ok(s))
+        ferr(p, field, "unknown %s \"%s\" (expected %s)", what, s, list);
+    else
+        ferr(p, field, "unknown %s (expected %s)", what, list);
 }
 
 static bool v_int(struct pctx *p, const char *field, double v, long lo, long hi,
@@ -503,10 +523,13 @@ static void set_category(struct pctx *p, const char *field, const char *name, un
 static bool v_param(struct pctx *p, const char *field, const char *name, size_t n_before,
                     const struct regimp_param *before)
 {
-    char sh[160];
     if (!valid_ident(name, true, 64)) {
-        ferr(p, field, "\"%s\": expected a parameter name like hr.max (lowercase letters, "
-             "digits, _ and .)", shown(sh, sizeof sh, name));
+        if (echo_ok(name))
+            ferr(p, field, "\"%s\": expected a parameter name like hr.max (lowercase "
+                 "letters, digits, _ and .)", name);
+        else
+            ferr(p, field, "expected parameter names like hr.max (lowercase letters, digits, "
+                 "_ and .)");
         return false;
     }
     for (size_t i = 0; i < n_before; i++) {
