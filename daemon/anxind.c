@@ -345,7 +345,6 @@ int main(int argc, char **argv)
     int lvl = log_level_parse(d->cfg->log_level);
     if (lvl >= 0)
         d->log.level = (enum log_level)lvl;
-    d->utc_offset_min = 480;    /* China Standard Time; no DST */
     struct notifier_secrets secrets;
     if (resolve_secrets(d, d->cfg, &d->db_conninfo, &d->mqtt_password, &secrets, &d->log) != 0)
         return 2;

@@ -60,7 +60,6 @@ struct anxind {
     struct cfg *cfg;
     char *db_conninfo;              /* with the resolved password */
     char *mqtt_password;
-    int utc_offset_min;
 
     struct jrnl *journal;
     struct mqttb *mqtt;

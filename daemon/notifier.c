@@ -279,7 +279,7 @@ static void send_console(struct job *j, int index, const struct cfg_provider *p)
     }
     char masked[MASK_PHONE_MAX], when[NOTIFY_TIME_LEN];
     mask_phone(m->to, masked, sizeof masked);
-    notify_format_local(wall_ms(), 480, when);
+    notify_format_local(wall_ms(), nf->cfg->utc_offset_min, when);
     fprintf(f, "%s %s → %s（%s）%s  [告警 %" PRId64 " · 通知 %" PRId64 "]\n    %s\n", when,
             m->channel == NOTIFY_VOICE ? "语音" : "短信", m->contact_name,
             role_zh(m->role), masked, m->alert_id,

@@ -335,7 +335,7 @@ static void deliver(struct pgc *p)
     p->last = NULL;
     p->n_pending--;
     if (q->internal && res && PQresultStatus(res) != PGRES_COMMAND_OK)
-        log_error(p->log, "database: %s failed: %s", q->sql, PQresultErrorMessage(res));
+        log_error(p->log, "database: %s failed: %s", q->sql, pgc_error(res));
     if (q->cb)
         q->cb(q->arg, res);
     PQclear(res);
@@ -446,6 +446,14 @@ int pgc_query(struct pgc *p, const char *sql, int nparams, const char *const *pa
     if (rc == 0)
         kick(p);
     return rc;
+}
+
+const char *pgc_error(const PGresult *res)
+{
+    const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (m)
+        return m;
+    return res ? PQresStatus(PQresultStatus(res)) : "no result";
 }
 
 bool pgc_connected(const struct pgc *p)

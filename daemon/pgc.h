@@ -49,6 +49,10 @@ int pgc_query(struct pgc *p, const char *sql, int nparams, const char *const *pa
 
 bool pgc_connected(const struct pgc *p);
 
+/* The primary message of a failed result, one line, for logs: never the
+ * DETAIL, which can quote a whole row (a phone number, a name). */
+const char *pgc_error(const PGresult *res);
+
 /* Queries queued or in flight. */
 size_t pgc_pending(const struct pgc *p);
 

@@ -75,7 +75,7 @@ static int load_alerts(struct anxind *d, PGconn *db)
         " FROM alerts a WHERE a.state IN ('open', 'acknowledged')",
         1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        log_error(&d->log, "database: loading open alerts failed: %s", PQresultErrorMessage(r));
+        log_error(&d->log, "database: loading open alerts failed: %s", pgc_error(r));
         PQclear(r);
         return ANX_EIO;
     }
@@ -116,7 +116,7 @@ int store_load(struct anxind *d, PGconn *db)
     int64_t t0 = anxind_now_ms();
     PGresult *r = PQexec(db, registry_select);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        log_error(&d->log, "database: loading the registry failed: %s", PQresultErrorMessage(r));
+        log_error(&d->log, "database: loading the registry failed: %s", pgc_error(r));
         PQclear(r);
         return ANX_EIO;
     }
@@ -131,7 +131,7 @@ int store_load(struct anxind *d, PGconn *db)
     r = PQexec(db, "SELECT nextval('alert_ids'), nextval('alert_ids'),"
                    " nextval('notification_ids'), nextval('notification_ids')");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        log_error(&d->log, "database: reserving ids failed: %s", PQresultErrorMessage(r));
+        log_error(&d->log, "database: reserving ids failed: %s", pgc_error(r));
         PQclear(r);
         return ANX_EIO;
     }
@@ -172,7 +172,7 @@ static void on_refill(void *arg, const PGresult *res)
     d->alert_ids.refilling = d->notification_ids.refilling = false;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error(&d->log, "database: reserving ids failed: %s",
-                  res ? PQresultErrorMessage(res) : "no result");
+                  pgc_error(res));
         return;
     }
     struct id_block *blocks[2] = {&d->alert_ids, &d->notification_ids};
@@ -205,7 +205,7 @@ static void on_write(void *arg, const PGresult *res)
         return;
     d->stats.db_errors++;
     log_error(&d->log, "database: write refused: %s",
-              res ? PQresultErrorMessage(res) : "no result");
+              pgc_error(res));
 }
 
 static void on_alert_stored(void *arg, const PGresult *res)
@@ -409,7 +409,7 @@ static void on_reload(void *arg, const PGresult *res)
     struct anxind *d = q->d;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error(&d->log, "registry: reload failed: %s; will retry",
-                  res ? PQresultErrorMessage(res) : "no result");
+                  pgc_error(res));
         /* Put the ids back so the next reload covers them. */
         if (q->all)
             d->reload_all = true;
@@ -521,7 +521,7 @@ int store_resume_notifications(struct anxind *d, PGconn *db)
         " ORDER BY n.created_at, n.id");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         log_error(&d->log, "database: loading unsent notifications failed: %s",
-                  PQresultErrorMessage(r));
+                  pgc_error(r));
         PQclear(r);
         return ANX_EIO;
     }

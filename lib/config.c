@@ -30,7 +30,7 @@ enum sec_kind {
 };
 
 /* Key indexes; each list must match its name table below. */
-enum { K_NODE, K_LOG_LEVEL };
+enum { K_NODE, K_LOG_LEVEL, K_UTC_OFFSET };
 enum {
     K_MQTT_URL, K_MQTT_CLIENT_ID, K_MQTT_USERNAME, K_MQTT_PASSWORD_FILE, K_MQTT_PASSWORD_ENV,
     K_MQTT_CA_FILE, K_MQTT_TOPICS, K_MQTT_KEEPALIVE, K_MQTT_SESSION_EXPIRY,
@@ -47,7 +47,7 @@ enum {
 enum { K_CHAN_PROVIDERS };
 #define MAX_KEYS 11
 
-static const char *const anxind_keys[] = {"node", "log_level", NULL};
+static const char *const anxind_keys[] = {"node", "log_level", "utc_offset", NULL};
 static const char *const mqtt_keys[] = {
     "url", "client_id", "username", "password_file", "password_env", "ca_file", "topics",
     "keepalive", "session_expiry", "reconnect_max", "receive_maximum", NULL
@@ -786,6 +786,13 @@ static void set_key(struct parser *p, int key, const char *v)
             else
                 ERR(p, p->line, "node: expected 1 to %d letters, digits, '.', '_' or '-', got %s",
                     CFG_NAME_MAX, quote(q, v));
+        } else if (key == K_UTC_OFFSET) {
+            int off;
+            if (cfg_parse_utc_offset(v, &off) == 0)
+                c->utc_offset_min = off;
+            else
+                ERR(p, p->line, "utc_offset: expected an offset like +08:00, got %s",
+                    quote(q, v));
         } else {
             static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
             if (find_in(levels, v) >= 0)
@@ -1378,6 +1385,8 @@ static void finish(struct parser *p, const char *conf_dir, const char *state_dir
     }
 
     /* Defaults for whatever the file left out. */
+    if (p->seen_fixed[SEC_ANXIND][K_UTC_OFFSET] <= 0)
+        c->utc_offset_min = 480;
     if (!c->node[0])
         snprintf(c->node, sizeof c->node, "anxind");
     if (!c->log_level)
@@ -1537,4 +1546,20 @@ const char *cfg_channel_name(enum cfg_channel ch)
     if ((int)ch >= 0 && ch < CFG_CHANNEL_COUNT)
         return channel_names[ch];
     return "unknown";
+}
+
+int cfg_parse_utc_offset(const char *s, int *out_min)
+{
+    /* [+-]HH:MM, hours 0..14 (the offsets in use on Earth), minutes 0..59. */
+    if ((s[0] != '+' && s[0] != '-') || strlen(s) != 6 || s[3] != ':')
+        return ANX_EINVAL;
+    for (int i = 1; i < 6; i++)
+        if (i != 3 && (s[i] < '0' || s[i] > '9'))
+            return ANX_EINVAL;
+    int h = (s[1] - '0') * 10 + (s[2] - '0');
+    int m = (s[4] - '0') * 10 + (s[5] - '0');
+    if (h > 14 || m > 59)
+        return ANX_EINVAL;
+    *out_min = (s[0] == '-' ? -1 : 1) * (h * 60 + m);
+    return 0;
 }

@@ -52,6 +52,8 @@ struct cfg {
     char *file;                         /* path given to cfg_parse */
     char node[CFG_NAME_MAX + 1];        /* [anxind] node: this instance's name, default hostname-free "anxind" */
     char *log_level;                    /* [anxind] log_level: debug info warn error; default info */
+    int utc_offset_min;                 /* [anxind] utc_offset: the county's clock for message
+                                         * texts and records, default +08:00 (480) */
 
     /* [mqtt] */
     char *mqtt_url;                     /* tcp:// ssl:// mqtt:// mqtts://, required */
@@ -130,6 +132,9 @@ int cfg_parse_duration(const char *s, int64_t *out_ms);
 /* Parses a size: "4096", "64K", "64M", "1G" (powers of 1024; k m g too).
  * Returns 0, ANX_EINVAL (syntax) or ANX_ERANGE (does not fit in int64). */
 int cfg_parse_size(const char *s, int64_t *out_bytes);
+
+/* Parses a UTC offset "+08:00" / "-05:30" into minutes. Returns 0 or ANX_EINVAL. */
+int cfg_parse_utc_offset(const char *s, int *out_min);
 
 /* Looks up a provider by name; returns its index or -1. */
 int cfg_provider_index(const struct cfg *c, const char *name);

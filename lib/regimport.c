@@ -1378,11 +1378,27 @@ static bool csv_header(struct pctx *p, struct csv_rec *r, struct csv_layout *L)
         ferr(p, NULL, "the columns must be separated by commas");
         return false;
     }
+    /* A first row with no known column name is data: the header is missing.
+     * Say so once rather than repeat its cells (names, phone numbers). */
+    size_t known = 0;
+    for (size_t j = 0; j < r->n; j++) {
+        char *name = trim(r->buf + r->off[j]);
+        r->off[j] = (size_t)(name - r->buf);
+        ascii_lower(name);
+        int slot;
+        const char *f;
+        known += lookup(ELDER_COLUMNS, EF_COUNT, name) >= 0 ||
+                 split_group_column(name, "contact", &slot, &f) ||
+                 split_group_column(name, "device", &slot, &f);
+    }
+    if (known == 0) {
+        ferr(p, NULL, "the first row is not a header: it must name the columns (id,name,"
+             "consent,...; see docs/registry-import.md)");
+        return false;
+    }
     for (size_t j = 0; j < r->n; j++) {
         struct csv_col *c = &L->cols[j];
-        char *name = trim(r->buf + r->off[j]);
-        ascii_lower(name);
-        char sh[160];
+        char *name = r->buf + r->off[j];
         if (!name[0])
             continue;               /* checked per row: a value under no column name */
         int k = lookup(ELDER_COLUMNS, EF_COUNT, name);
@@ -1405,7 +1421,10 @@ static bool csv_header(struct pctx *p, struct csv_rec *r, struct csv_layout *L)
         int fk = contact ? lookup(CONTACT_MEMBERS, CM_COUNT, f)
                  : device ? lookup(DEVICE_MEMBERS, DM_COUNT, f) : -1;
         if (fk < 0) {
-            ferr(p, NULL, "unknown column \"%s\"", shown(sh, sizeof sh, name));
+            if (echo_ok(name))
+                ferr(p, NULL, "unknown column \"%s\"", name);
+            else
+                ferr(p, NULL, "column %zu: unknown column name", j + 1);
             continue;
         }
         struct csv_group *g = contact

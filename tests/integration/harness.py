@@ -172,7 +172,8 @@ class Daemon:
     """One anxind with its own database, journal, topic prefix and client
     id, so tests do not see each other's messages or sessions."""
 
-    def __init__(self, dbname, webhook_url=None, name=None, extra=""):
+    def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
+                 provider_extra=""):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
@@ -184,11 +185,12 @@ class Daemon:
         self.console = os.path.join(self.dir, "console.txt")
         self.log_path = os.path.join(self.dir, "anxind.log")
         self.proc = None
+        self.env = env
         provider = ""
         if webhook_url:
             provider = ('[provider "hook"]\ntype = webhook\nurl = %s\ntimeout = 2s\n'
-                        'max_attempts = 4\nbackoff = 200ms\nbackoff_max = 1s\n'
-                        '[channel "sms"]\nproviders = hook\n' % webhook_url)
+                        'max_attempts = 4\nbackoff = 200ms\nbackoff_max = 1s\n%s'
+                        '[channel "sms"]\nproviders = hook\n' % (webhook_url, provider_extra))
         else:
             provider = ('[provider "console"]\ntype = console\noutput = %s\n'
                         '[channel "sms"]\nproviders = console\n' % self.console)
@@ -218,8 +220,10 @@ dir = %(dir)s/journal
 
     def start(self, wait_ready=True):
         self.logf = open(self.log_path, "a")
+        env = dict(os.environ)
+        env.update(self.env or {})
         self.proc = subprocess.Popen([anxind_path(), "-c", self.conf], stdout=self.logf,
-                                     stderr=self.logf, stdin=subprocess.DEVNULL)
+                                     stderr=self.logf, stdin=subprocess.DEVNULL, env=env)
         if wait_ready:
             wait_for(lambda: self.ready() or self._died(), 20, what="anxind ready")
             if self.proc.poll() is not None:

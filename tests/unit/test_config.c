@@ -1231,6 +1231,27 @@ static void test_lookups(void **state)
     cfg_free(c);
 }
 
+static void test_utc_offset(void **state)
+{
+    (void)state;
+    struct cfg *c = parse_ok(BASE);
+    assert_int_equal(c->utc_offset_min, 480);       /* China Standard Time by default */
+    cfg_free(c);
+    c = parse_ok("[anxind]\nutc_offset = -05:30\n" BASE);
+    assert_int_equal(c->utc_offset_min, -330);
+    cfg_free(c);
+    c = parse_ok("[anxind]\nutc_offset = +00:00\n" BASE);
+    assert_int_equal(c->utc_offset_min, 0);
+    cfg_free(c);
+    expect_error("[anxind]\nutc_offset = 8\n" BASE, 2, "expected an offset like +08:00");
+    expect_error("[anxind]\nutc_offset = +15:00\n" BASE, 2, "utc_offset");
+    expect_error("[anxind]\nutc_offset = +08:60\n" BASE, 2, "utc_offset");
+    int m;
+    assert_int_equal(cfg_parse_utc_offset("+14:00", &m), 0);
+    assert_int_equal(m, 840);
+    assert_int_equal(cfg_parse_utc_offset("08:00", &m), ANX_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1276,6 +1297,7 @@ int main(void)
         cmocka_unit_test(test_diags_append_and_sort),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_utc_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

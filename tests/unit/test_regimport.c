@@ -610,6 +610,11 @@ static void test_csv_header_errors(void **state)
              "line 1: column \"name\" appears twice",
              "line 1: unknown column \"contact1_phnoe\"",
              "line 1: unknown column \"device0_id\"");
+    CSV_ERRS("E0001,王秀英,1941,+8613800000001\n",
+             "line 1: the first row is not a header: it must name the columns (id,name,"
+             "consent,...; see docs/registry-import.md)");
+    CSV_ERRS("id,name,consent,联系人\n",
+             "line 1: column 4: unknown column name");
     CSV_ERRS("\n\nid,consent,contact2_name,contact2_channels,device1_kind\n",
              "line 3: missing column \"name\"",
              "line 3: missing column \"contact2_phone\"",
