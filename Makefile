@@ -33,6 +33,14 @@ LDSAN   := -fsanitize=address,undefined
 endif
 LDLIBS  := -lpaho-mqtt3as $(PKG_LIBS) -lm
 
+# Objects depend on the flags they were built with, so that, say,
+# `make install PREFIX=/usr` after `make` rebuilds with the right paths.
+FLAGS_FILE := $(O)/.cflags
+ifneq ($(file <$(FLAGS_FILE)),$(ALL_CFLAGS) $(LDSAN))
+$(shell mkdir -p $(O))
+$(file >$(FLAGS_FILE),$(ALL_CFLAGS) $(LDSAN))
+endif
+
 LIB_SRC    := $(wildcard lib/*.c)
 DAEMON_SRC := $(filter-out daemon/anxind.c daemon/anxinctl.c,$(wildcard daemon/*.c))
 # anxinctl is blocking and small: its commands plus the few modules it shares.
@@ -49,7 +57,7 @@ TOOLS      := $(O)/anxin-load
 .PHONY: all asan test test-asan demo install clean unit deps
 all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
 
-$(O)/%.o: %.c
+$(O)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -66,14 +74,15 @@ $(O)/anxinctl: $(O)/daemon/anxinctl.o $(CTL_OBJ) $(O)/libanxin.a
 # A unit test links libanxin.a plus the daemon modules it names here.
 UNIT_EXTRA_test_journal := daemon/journal
 
+.SECONDARY:
 .SECONDEXPANSION:
 $(O)/tests/%: $(O)/tests/unit/%.o $$(addprefix $(O)/,$$(addsuffix .o,$$(UNIT_EXTRA_$$*))) $(O)/libanxin.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lcmocka -pthread
 
-$(O)/anxin-load: bench/anxin-load.c
+$(O)/anxin-load: bench/anxin-load.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ $< -lmosquitto
+	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ bench/anxin-load.c -lmosquitto
 
 asan:
 	@$(MAKE) --no-print-directory O=build-asan SAN=1 CFLAGS="-O1 -g"

@@ -167,12 +167,13 @@ static char *read_file(const char *path, size_t *len)
     if (!f)
         return NULL;
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > IMPORT_MAX_BYTES) {
+    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    if (regular && st.st_size > IMPORT_MAX_BYTES) {
         fclose(f);
         errno = EFBIG;
         return NULL;
     }
-    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 64 * 1024;
+    size_t cap = regular && st.st_size > 0 ? (size_t)st.st_size + 1 : 64 * 1024;
     size_t n = 0;
     char *buf = malloc(cap);
     while (buf) {
@@ -321,7 +322,8 @@ static void cb_text(struct copybuf *b, const char *s, char sep)
 static void cb_int(struct copybuf *b, int v, bool null, char sep)
 {
     char tmp[24];
-    int n = null ? snprintf(tmp, sizeof tmp, "\\N%c", sep) : snprintf(tmp, sizeof tmp, "%d%c", v, sep);
+    int n = null ? snprintf(tmp, sizeof tmp, "\\N%c", sep)
+                 : snprintf(tmp, sizeof tmp, "%d%c", v, sep);
     cb_put(b, tmp, (size_t)n);
 }
 
@@ -507,8 +509,8 @@ static void print_report(const char *file, const struct regimp_doc *doc, const s
         devices += (long)e->n_devices;
     }
     long n = (long)doc->n_elders;
-    printf("%s%s: %ld elder%s: %ld created, %ld updated, %ld unchanged", dry_run ? "dry run: " : "",
-           file, n, n == 1 ? "" : "s", c->e_created, c->e_updated,
+    printf("%s%s: %ld elder%s: %ld created, %ld updated, %ld unchanged",
+           dry_run ? "dry run: " : "", file, n, n == 1 ? "" : "s", c->e_created, c->e_updated,
            n - c->e_created - c->e_updated);
     if (doc->n_without_consent)
         printf(" (%zu without consent: recorded, not monitored)", doc->n_without_consent);

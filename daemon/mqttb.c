@@ -143,20 +143,18 @@ static void on_lost(void *ctx, char *cause)
 static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
 {
     struct mqttb *b = ctx;
-    /* A v5 SUBACK carries one reason code per filter; >= 0x80 is a refusal. */
+    /* A v5 SUBACK carries one reason code per filter; >= 0x80 is a refusal.
+     * Paho 1.3 fills alt.sub.reasonCodes only for more than one filter (the
+     * pointer is uninitialised otherwise) and reasonCode with the first. */
     int n = r->alt.sub.reasonCodeCount;
-    for (int i = 0; i < n; i++) {
-        int rc = r->alt.sub.reasonCodes ? r->alt.sub.reasonCodes[i] : r->reasonCode;
+    for (int i = 0; i < (n > 0 ? n : 1); i++) {
+        int rc = n > 1 ? (int)r->alt.sub.reasonCodes[i] : (int)r->reasonCode;
         if (rc >= 0x80) {
             char why[120];
             snprintf(why, sizeof why, "broker refused subscription %d (reason code 0x%02x)", i, rc);
             post_event(b, EV_SUB_FAILED, why);
             return;
         }
-    }
-    if (n == 0 && r->reasonCode >= 0x80) {
-        post_event(b, EV_SUB_FAILED, "broker refused the subscription");
-        return;
     }
     post_event(b, EV_SUB_OK, NULL);
 }

@@ -1812,9 +1812,9 @@ static cJSON *elder_json(const struct regimp_elder *e)
     for (int k = 0; ok && k < REGIMP_N_CATEGORIES; k++)
         if (e->categories & (1u << k))
             ok = cJSON_AddItemToArray(a, cJSON_CreateString(CATEGORY_NAMES[k]));
-    ok = ok && cJSON_AddBoolToObject(o, "consent", e->consent) && add_str(o, "address", e->address) &&
-         add_str(o, "township", e->township) && add_str(o, "village", e->village) &&
-         add_str(o, "grid", e->grid);
+    ok = ok && cJSON_AddBoolToObject(o, "consent", e->consent) &&
+         add_str(o, "address", e->address) && add_str(o, "township", e->township) &&
+         add_str(o, "village", e->village) && add_str(o, "grid", e->grid);
     if (ok && e->has_care_plan) {
         const struct regimp_care_plan *cp = &e->care_plan;
         cJSON *c = cJSON_AddObjectToObject(o, "care_plan");

@@ -180,18 +180,19 @@ class MigrateTest(TempDirCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("database schema version 2 is newer than the migrations in", r.stderr)
 
-    def test_older_schema_check_message(self):
+    def test_pending_migration(self):
         d = self.sql_dir_with({"002_more.sql": "CREATE TABLE more (a int);\n"})
-        db = fresh_db("mig", migrate=False)
-        self.assertEqual(ctl(db, "migrate").returncode, 0)
+        db = fresh_db("mig")
         r = ctl_sql_dir(db, d, "migrate", "--status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"001 001_init\.sql +applied")
         self.assertRegex(r.stdout, r"002 002_more\.sql +pending")
         self.assertIn("1 applied, 1 pending: run `anxinctl migrate`", r.stdout)
-        # A build that expects 1 is content; simulate one that expects 2 by
-        # removing row 1 instead: the database then looks like version 0.
-        psql(db, "DELETE FROM schema_migrations")
-        r = ctl(db, "migrate", "--check")
-        self.assertIn("database schema is version 0 (no migrations applied)", r.stderr)
+        r = ctl_sql_dir(db, d, "migrate")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "applied 002_more.sql\nschema is now version 2\n")
+        self.assertEqual(psql(db, "SELECT version, name FROM schema_migrations ORDER BY 1"),
+                         [["1", "init"], ["2", "more"]])
 
     def test_renamed_or_missing_files(self):
         db = fresh_db("mig")
