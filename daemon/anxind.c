@@ -181,16 +181,22 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
-static void shutdown_finish(struct anxind *d)
+/* Closes every handle and component that exists; safe on a half-started
+ * daemon and idempotent. The loop then runs out and main frees the rest. */
+static void close_all(struct anxind *d)
 {
-    store_flush_last_seen(d);
-    save_checkpoint(d);
-    uv_timer_stop(&d->tick);
-    uv_close((uv_handle_t *)&d->tick, close_cb);
-    uv_close((uv_handle_t *)&d->reload_timer, close_cb);
-    uv_close((uv_handle_t *)&d->sig_term, close_cb);
-    uv_close((uv_handle_t *)&d->sig_int, close_cb);
-    uv_close((uv_handle_t *)&d->sig_hup, close_cb);
+    if (d->closed)
+        return;
+    d->closed = true;
+    if (d->handles_init) {
+        uv_timer_stop(&d->tick);
+        uv_close((uv_handle_t *)&d->tick, close_cb);
+        uv_close((uv_handle_t *)&d->sig_term, close_cb);
+        uv_close((uv_handle_t *)&d->sig_int, close_cb);
+        uv_close((uv_handle_t *)&d->sig_hup, close_cb);
+    }
+    if (d->reload_timer_init)
+        uv_close((uv_handle_t *)&d->reload_timer, close_cb);
     httpd_close(d->httpd);
     d->httpd = NULL;
     notifier_close(d->notifier);
@@ -201,6 +207,13 @@ static void shutdown_finish(struct anxind *d)
     d->pg = NULL;
     mqttb_free(d->mqtt);
     d->mqtt = NULL;
+}
+
+static void shutdown_finish(struct anxind *d)
+{
+    store_flush_last_seen(d);
+    save_checkpoint(d);
+    close_all(d);
     log_info(&d->log, "stopped (checkpoint %" PRIu64 ")", d->saved_checkpoint);
 }
 
@@ -305,32 +318,10 @@ static void usage(FILE *f)
                "  -t, --check         check the configuration and exit\n");
 }
 
-int main(int argc, char **argv)
+/* Everything up to the loop. Returns 0, or the exit status to leave with;
+ * main frees whatever was made either way. */
+static int start(struct anxind *d, const char *conf, bool check_only)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check", no_argument, NULL, 't'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *conf = ANXIN_SYSCONFDIR "/anxind.conf";
-    bool check_only = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': conf = optarg; break;
-        case 't': check_only = true; break;
-        case 'V': printf("anxind %s (schema %d)\n", ANXIND_VERSION, ANXIN_SCHEMA_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-
-    struct anxind ctx = {0};
-    struct anxind *d = &ctx;
-    log_init(&d->log);
-    d->conf_path = strdup(conf);
     d->cfg = load_config(conf, NULL);
     if (!d->cfg) {
         fprintf(stderr, "anxind: %s has errors; not starting\n", conf);
@@ -338,22 +329,18 @@ int main(int argc, char **argv)
     }
     if (check_only) {
         printf("%s: OK\n", conf);
-        cfg_free(d->cfg);
-        free(d->conf_path);
-        return 0;
+        return -1;
     }
     int lvl = log_level_parse(d->cfg->log_level);
     if (lvl >= 0)
         d->log.level = (enum log_level)lvl;
-    struct notifier_secrets secrets;
-    if (resolve_secrets(d, d->cfg, &d->db_conninfo, &d->mqtt_password, &secrets, &d->log) != 0)
+    if (resolve_secrets(d, d->cfg, &d->db_conninfo, &d->mqtt_password, &d->secrets, &d->log) != 0)
         return 2;
     log_info(&d->log, "anxind %s starting (node %s, config %s)", ANXIND_VERSION, d->cfg->node,
              conf);
 
     if (getrandom(&d->rng, sizeof d->rng, 0) != (ssize_t)sizeof d->rng || d->rng == 0)
         d->rng = (uint64_t)anxind_now_ms() * 0x9E3779B97F4A7C15ull | 1;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     d->started_ms = anxind_now_ms();
 
     PGconn *db = connect_blocking(d);
@@ -390,7 +377,7 @@ int main(int argc, char **argv)
     };
     if (pgc_new(d->loop, &d->log, d->db_conninfo, &hooks, &d->pg) != 0 ||
         httpc_new(d->loop, &d->http) != 0 ||
-        notifier_new(d->loop, &d->log, d->cfg, &secrets, d->http, engine_on_attempt, d,
+        notifier_new(d->loop, &d->log, d->cfg, &d->secrets, d->http, engine_on_attempt, d,
                      &d->notifier) != 0) {
         log_error(&d->log, "out of memory at start");
         return 1;
@@ -399,6 +386,7 @@ int main(int argc, char **argv)
     pgc_start(d->pg);
     uv_timer_init(d->loop, &d->reload_timer);
     d->reload_timer.data = d;
+    d->reload_timer_init = true;
 
     if (d->cfg->http_listen && *d->cfg->http_listen) {
         if (httpd_new(d->loop, &d->log, d->cfg->http_listen, api_handle, d, &d->httpd, err,
@@ -446,14 +434,22 @@ int main(int argc, char **argv)
     uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
     uv_timer_init(d->loop, &d->tick);
     d->tick.data = d;
+    d->handles_init = true;
     uv_timer_start(&d->tick, on_tick, 1000, 1000);
 
     log_info(&d->log, "ready: %zu elders, %zu devices, %zu live alerts",
              d->reg.elders.len, d->reg.devices.len, d->alerts.by_id.len);
-    uv_run(d->loop, UV_RUN_DEFAULT);
+    return 0;
+}
 
-    /* Everything is closed; free what is left. */
-    uv_loop_close(d->loop);
+/* Frees what start() and the loop left; every pointer may be NULL. */
+static void free_all(struct anxind *d)
+{
+    if (d->loop) {
+        close_all(d);
+        uv_run(d->loop, UV_RUN_DEFAULT);   /* let the close callbacks run */
+        uv_loop_close(d->loop);
+    }
     jrnl_close(d->journal);
     reg_clear(&d->reg);
     alert_table_clear(&d->alerts);
@@ -470,6 +466,45 @@ int main(int argc, char **argv)
         memset(d->mqtt_password, 0, strlen(d->mqtt_password));
         free(d->mqtt_password);
     }
+    for (size_t i = 0; i < CFG_MAX_PROVIDERS; i++)
+        free(d->secrets.token[i]);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *conf = ANXIN_SYSCONFDIR "/anxind.conf";
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf = optarg; break;
+        case 't': check_only = true; break;
+        case 'V': printf("anxind %s (schema %d)\n", ANXIND_VERSION, ANXIN_SCHEMA_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+
+    struct anxind ctx = {0};
+    struct anxind *d = &ctx;
+    log_init(&d->log);
+    d->conf_path = strdup(conf);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = start(d, conf, check_only);
+    if (rc == 0) {
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        rc = d->exit_code;
+    } else if (rc < 0) {
+        rc = 0;     /* -t: the configuration is fine */
+    }
+    free_all(d);
     curl_global_cleanup();
-    return d->exit_code;
+    return rc;
 }

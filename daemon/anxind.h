@@ -87,6 +87,10 @@ struct anxind {
     uint64_t tick_count;
     bool last_seen_flushing;
 
+    struct notifier_secrets secrets;    /* until the notifier takes them */
+    bool handles_init;              /* tick and signal handles exist */
+    bool reload_timer_init;
+    bool closed;                    /* close_all has run */
     bool stopping;
     int64_t stop_deadline_ms;
     int exit_code;

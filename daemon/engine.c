@@ -88,7 +88,8 @@ static void open_alert(struct anxind *d, const struct reg_elder *e, const struct
     d->stats.alerts_opened++;
 
     char text[1024];
-    notify_render_sms(r, a, e, dev->kind, d->cfg->utc_offset_min, text, sizeof text);
+    notify_render_sms(r, a, e, dev->kind, hit->event, d->cfg->utc_offset_min, text,
+                      sizeof text);
     size_t idx[MAX_FIRST_STEP];
     size_t n = notify_first_step(e, idx, MAX_FIRST_STEP);
     struct notify_msg *notes[MAX_FIRST_STEP];

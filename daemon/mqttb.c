@@ -52,6 +52,7 @@ struct mqttb {
     int connected;
 
     /* Loop-only state. */
+    bool ever_connected;
     bool stopping;
     void (*stop_done)(void *arg);
     void *stop_arg;
@@ -322,9 +323,16 @@ static void on_async(uv_async_t *h)
         free(m);
     }
     if (ev & EV_CONNECT_FAILED) {
-        log_warn(b->log, "mqtt: cannot connect to %s: %s; retrying in %lld ms", b->url, reason,
-                 (long long)b->retry_ms);
-        schedule_retry(b);
+        /* After a first connection Paho's automatic reconnect owns retrying;
+         * a second connect of ours would race it. Only the very first
+         * connect is retried from here. */
+        if (b->ever_connected) {
+            log_warn(b->log, "mqtt: reconnect to %s failed: %s; Paho retries", b->url, reason);
+        } else {
+            log_warn(b->log, "mqtt: cannot connect to %s: %s; retrying in %lld ms", b->url,
+                     reason, (long long)b->retry_ms);
+            schedule_retry(b);
+        }
     }
     if (ev & EV_LOST) {
         log_warn(b->log, "mqtt: connection lost (%s); reconnecting", reason);
@@ -333,6 +341,7 @@ static void on_async(uv_async_t *h)
     }
     if (ev & EV_CONNECTED) {
         b->retry_ms = 1000;
+        b->ever_connected = true;
         log_info(b->log, "mqtt: connected to %s as %s", b->url, b->client_id);
         if (b->o.on_state)
             b->o.on_state(b->o.arg, true);

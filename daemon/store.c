@@ -14,6 +14,7 @@
 
 #include "anxind.h"
 #include "err.h"
+#include "jsonu.h"
 #include "mask.h"
 
 static const char registry_select[] =
@@ -232,12 +233,6 @@ static int queue_doc(struct anxind *d, const char *fn, cJSON *doc, uint64_t jseq
     return rc;
 }
 
-static void add_id(cJSON *o, const char *key, int64_t v)
-{
-    /* Ids and times stay below 2^53, exact in a JSON number. */
-    cJSON_AddNumberToObject(o, key, (double)v);
-}
-
 int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
                      struct notify_msg *const *notes, size_t n, uint64_t jseq)
 {
@@ -247,7 +242,7 @@ int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
         cJSON_Delete(doc);
         return ANX_ENOMEM;
     }
-    add_id(doc, "id", a->id);
+    jsonu_add_int(doc, "id", a->id);
     cJSON_AddStringToObject(doc, "elder", a->elder_id);
     cJSON_AddStringToObject(doc, "device", a->device_id);
     if (event)
@@ -256,12 +251,12 @@ int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
     cJSON_AddStringToObject(doc, "severity", rule_severity_name(a->severity));
     cJSON_AddStringToObject(doc, "chain", a->chain);
     cJSON_AddStringToObject(doc, "ack_code", a->ack_code);
-    add_id(doc, "event_ts", a->event_ts_ms);
-    add_id(doc, "opened", a->opened_ms);
+    jsonu_add_int(doc, "event_ts", a->event_ts_ms);
+    jsonu_add_int(doc, "opened", a->opened_ms);
     cJSON_AddStringToObject(doc, "node", d->cfg->node);
     /* A message the journal could not hold still opens its alert; -id
      * keeps (node, seq) unique for it. */
-    add_id(doc, "seq", jseq ? (int64_t)jseq : -a->id);
+    jsonu_add_int(doc, "seq", jseq ? (int64_t)jseq : -a->id);
     for (size_t i = 0; i < n; i++) {
         const struct notify_msg *m = notes[i];
         cJSON *o = cJSON_CreateObject();
@@ -269,9 +264,9 @@ int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
             break;
         char masked[MASK_PHONE_MAX];
         mask_phone(m->to, masked, sizeof masked);
-        add_id(o, "id", m->id);
+        jsonu_add_int(o, "id", m->id);
         if (m->contact_id)
-            add_id(o, "contact_id", m->contact_id);
+            jsonu_add_int(o, "contact_id", m->contact_id);
         cJSON_AddStringToObject(o, "contact_name", m->contact_name);
         if (m->role >= 0)
             cJSON_AddStringToObject(o, "role", reg_role_name((enum reg_role)m->role));
@@ -279,7 +274,7 @@ int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
         cJSON_AddStringToObject(o, "masked", masked);
         cJSON_AddStringToObject(o, "channel", notify_channel_name(m->channel));
         cJSON_AddStringToObject(o, "body", m->text ? m->text : "");
-        add_id(o, "created", m->created_ms);
+        jsonu_add_int(o, "created", m->created_ms);
         cJSON_AddItemToArray(arr, o);
     }
     return queue_doc(d, "anxin_alert_open", doc, jseq, on_alert_stored);
@@ -291,15 +286,15 @@ int store_alert_repeat(struct anxind *d, const struct alert *a, const char *devi
     cJSON *doc = cJSON_CreateObject();
     if (!doc)
         return ANX_ENOMEM;
-    add_id(doc, "id", a->id);
-    add_id(doc, "at", now_ms);
+    jsonu_add_int(doc, "id", a->id);
+    jsonu_add_int(doc, "at", now_ms);
     cJSON_AddStringToObject(doc, "device", device_id);
     if (event)
         cJSON_AddStringToObject(doc, "event", event);
     cJSON_AddStringToObject(doc, "node", d->cfg->node);
     cJSON_AddNumberToObject(doc, "count", a->fire_count);
     if (jseq)
-        add_id(doc, "seq", (int64_t)jseq);
+        jsonu_add_int(doc, "seq", (int64_t)jseq);
     return queue_doc(d, "anxin_alert_repeat", doc, jseq, on_write);
 }
 
@@ -309,11 +304,11 @@ int store_attempt(struct anxind *d, const struct notify_msg *n, const struct not
     cJSON *doc = cJSON_CreateObject();
     if (!doc)
         return ANX_ENOMEM;
-    add_id(doc, "notification", n->id);
+    jsonu_add_int(doc, "notification", n->id);
     cJSON_AddNumberToObject(doc, "attempt", a->attempt);
     cJSON_AddStringToObject(doc, "provider", a->provider);
-    add_id(doc, "started", a->started_ms);
-    add_id(doc, "finished", a->finished_ms);
+    jsonu_add_int(doc, "started", a->started_ms);
+    jsonu_add_int(doc, "finished", a->finished_ms);
     cJSON_AddStringToObject(doc, "outcome", outcomes[a->outcome]);
     if (a->http_status)
         cJSON_AddNumberToObject(doc, "http_status", (double)a->http_status);

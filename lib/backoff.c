@@ -13,7 +13,7 @@ int64_t backoff_delay_ms(int attempt, int64_t base_ms, int64_t max_ms, uint32_t 
         max_ms = base_ms;
     int64_t d = base_ms;
     for (int i = 1; i < attempt && d < max_ms; i++)
-        d *= 2;
+        d = d > max_ms / 2 ? max_ms : d * 2;   /* no overflow for a cap near INT64_MAX */
     if (d > max_ms)
         d = max_ms;
     int64_t half = d / 2;

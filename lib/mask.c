@@ -14,7 +14,7 @@ void mask_phone(const char *phone, char *out, size_t outlen)
     if (!phone || phone[0] != '+')
         goto opaque;
     for (const char *p = phone + 1; *p; p++) {
-        if (*p < '0' || *p > '9' || n + 1 >= sizeof digits)
+        if (*p < '0' || *p > '9' || n >= 15)     /* E.164: at most 15 digits */
             goto opaque;
         digits[n++] = *p;
     }
@@ -23,8 +23,12 @@ void mask_phone(const char *phone, char *out, size_t outlen)
         snprintf(out, outlen, "%.3s****%s", digits + 2, digits + n - 4);
         return;
     }
-    if (n >= 8) {
+    if (n >= 11) {
         snprintf(out, outlen, "+%.3s****%s", digits, digits + n - 4);
+        return;
+    }
+    if (n >= 8) {   /* short numbers: keep less, or little would be hidden */
+        snprintf(out, outlen, "+%.2s****%s", digits, digits + n - 2);
         return;
     }
 opaque:

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonu.h"
 #include "tmpl.h"
 
 void notify_msg_free(struct notify_msg *n)
@@ -45,7 +46,8 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 
 void notify_format_local(int64_t ms, int utc_offset_min, char out[NOTIFY_TIME_LEN])
 {
-    int64_t s = ms / 1000 + (int64_t)utc_offset_min * 60;
+    /* Round down, not toward zero, so instants before the epoch format right. */
+    int64_t s = ms / 1000 - (ms % 1000 < 0) + (int64_t)utc_offset_min * 60;
     int64_t days = s / 86400, rem = s % 86400;
     if (rem < 0) {
         rem += 86400;
@@ -58,9 +60,23 @@ void notify_format_local(int64_t ms, int utc_offset_min, char out[NOTIFY_TIME_LE
              (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
 }
 
-int notify_render_sms(const struct rule *r, const struct alert *a, const struct reg_elder *e,
-                      const char *device_kind, int utc_offset_min, char *out, size_t len)
+const char *notify_event_title(const char *event)
 {
+    static const char *const names[][2] = {
+        {"sos", "呼叫"}, {"fall", "跌倒"}, {"smoke", "烟雾"}, {"gas", "燃气"},
+        {"water_leak", "漏水"}, {"wander", "走失"}, {"tamper", "设备被拆动"},
+    };
+    for (size_t i = 0; event && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(event, names[i][0]) == 0)
+            return names[i][1];
+    return NULL;
+}
+
+int notify_render_sms(const struct rule *r, const struct alert *a, const struct reg_elder *e,
+                      const char *device_kind, const char *event, int utc_offset_min,
+                      char *out, size_t len)
+{
+    const char *etitle = notify_event_title(event);
     char when[NOTIFY_TIME_LEN], hm[8], id[24];
     notify_format_local(a->event_ts_ms, utc_offset_min, when);
     snprintf(hm, sizeof hm, "%.5s", when + 11);
@@ -76,7 +92,8 @@ int notify_render_sms(const struct rule *r, const struct alert *a, const struct 
         {"device.kind", device_kind ? device_kind : ""},
         {"rule.name", r->name},
         {"rule.title", r->title},
-        {"event.title", r->title},
+        {"event", event ? event : ""},
+        {"event.title", etitle ? etitle : event && *event ? event : r->title},
         {"severity", rule_severity_name(r->severity)},
         {"alert.id", id},
         {"ack_code", a->ack_code},
@@ -92,9 +109,8 @@ char *notify_webhook_body(const struct notify_msg *n)
     char *s = NULL;
     if (!o)
         return NULL;
-    /* Ids stay below 2^53, so JSON numbers carry them exactly. */
-    if (cJSON_AddNumberToObject(o, "id", (double)n->id) &&
-        cJSON_AddNumberToObject(o, "alert", (double)n->alert_id) &&
+    if (jsonu_add_int(o, "id", n->id) &&
+        jsonu_add_int(o, "alert", n->alert_id) &&
         cJSON_AddStringToObject(o, "elder", n->elder_id) &&
         cJSON_AddStringToObject(o, "rule", n->rule) &&
         cJSON_AddStringToObject(o, "severity", rule_severity_name(n->severity)) &&
@@ -102,7 +118,7 @@ char *notify_webhook_body(const struct notify_msg *n)
         cJSON_AddStringToObject(o, "channel", notify_channel_name(n->channel)) &&
         cJSON_AddStringToObject(o, "text", n->text ? n->text : "") &&
         cJSON_AddStringToObject(o, "ack_code", n->ack_code) &&
-        cJSON_AddNumberToObject(o, "event_ts", (double)n->event_ts_ms))
+        jsonu_add_int(o, "event_ts", n->event_ts_ms))
         s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -271,9 +271,13 @@ static void unlink_devices(struct registry *r, struct reg_elder *e)
 
 int reg_put(struct registry *r, struct reg_elder *e)
 {
+    /* Make room first: after this no put below can fail, so the registry
+     * never ends up half-changed. */
+    if (strmap_reserve(&r->devices, e->n_devices) || strmap_reserve(&r->elders, 1)) {
+        reg_elder_free(e);
+        return ANX_ENOMEM;
+    }
     struct reg_elder *old = strmap_get(&r->elders, e->id);
-
-    /* Reserve room first so that the swap below cannot fail half-way. */
     for (size_t i = 0; i < e->n_devices; i++) {
         struct reg_device *prev = strmap_get(&r->devices, e->devices[i].id);
         if (prev) {
@@ -285,25 +289,9 @@ int reg_put(struct registry *r, struct reg_elder *e)
     }
     if (old)
         unlink_devices(r, old);
-    for (size_t i = 0; i < e->n_devices; i++) {
-        if (strmap_put(&r->devices, e->devices[i].id, &e->devices[i], NULL)) {
-            /* Undo: drop what we added, put the old elder's devices back. */
-            unlink_devices(r, e);
-            if (old)
-                for (size_t k = 0; k < old->n_devices; k++)
-                    strmap_put(&r->devices, old->devices[k].id, &old->devices[k], NULL);
-            reg_elder_free(e);
-            return ANX_ENOMEM;
-        }
-    }
-    if (strmap_put(&r->elders, e->id, e, NULL)) {
-        unlink_devices(r, e);
-        if (old)
-            for (size_t k = 0; k < old->n_devices; k++)
-                strmap_put(&r->devices, old->devices[k].id, &old->devices[k], NULL);
-        reg_elder_free(e);
-        return ANX_ENOMEM;
-    }
+    for (size_t i = 0; i < e->n_devices; i++)
+        strmap_put(&r->devices, e->devices[i].id, &e->devices[i], NULL);
+    strmap_put(&r->elders, e->id, e, NULL);
     reg_elder_free(old);
     return 0;
 }

@@ -44,9 +44,8 @@ void *strmap_get(const struct strmap *m, const char *key)
     return m->slots[i].key ? m->slots[i].value : NULL;
 }
 
-static int grow(struct strmap *m)
+static int grow_to(struct strmap *m, size_t ncap)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 16;
     struct strmap_slot *ns = calloc(ncap, sizeof *ns);
     if (!ns)
         return ANX_ENOMEM;
@@ -62,6 +61,20 @@ static int grow(struct strmap *m)
     m->slots = ns;
     m->cap = ncap;
     return 0;
+}
+
+static int grow(struct strmap *m)
+{
+    return grow_to(m, m->cap ? m->cap * 2 : 16);
+}
+
+int strmap_reserve(struct strmap *m, size_t extra)
+{
+    size_t ncap = m->cap ? m->cap : 16;
+    /* The same 3/4 load factor strmap_put keeps. */
+    while ((m->len + extra + 1) * 4 > ncap * 3)
+        ncap *= 2;
+    return ncap > m->cap ? grow_to(m, ncap) : 0;
 }
 
 int strmap_put(struct strmap *m, const char *key, void *value, void **old)

@@ -33,6 +33,10 @@ void *strmap_get(const struct strmap *m, const char *key);
  * NULL. Returns 0 or ANX_ENOMEM. */
 int strmap_put(struct strmap *m, const char *key, void *value, void **old);
 
+/* Makes room for `extra` more entries, so that the next `extra` puts of new
+ * keys cannot fail. Returns 0 or ANX_ENOMEM. */
+int strmap_reserve(struct strmap *m, size_t extra);
+
 /* Removes key; returns the removed value or NULL. */
 void *strmap_del(struct strmap *m, const char *key);
 

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (normal and sanitizer builds), then the
-# integration tests against throwaway PostgreSQL and Mosquitto under run/test.
+# integration tests against throwaway PostgreSQL and Mosquitto under run/test,
+# once with the normal build and once with the ASan+UBSan build.
 # Prints "N passed, N failed" last; exits non-zero if anything failed.
 #
-#   ANXIN_BUILD=build-asan scripts/test.sh     integration tests against the ASan build
+#   ANXIN_BUILD=build-asan scripts/test.sh     integration tests against that build only
 #   scripts/test.sh test_alarm_path            only that integration module
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
-build=${ANXIN_BUILD:-build}
+if [ -n "${ANXIN_BUILD:-}" ]; then
+    builds=$ANXIN_BUILD
+else
+    builds="build"
+    [ -x build-asan/anxind ] && builds="build build-asan"
+fi
 run=${ANXIN_RUN:-$root/run/test}
 pg_port=${ANXIN_PG_PORT:-55432}
 mq_port=${ANXIN_MQ_PORT:-18883}
@@ -41,9 +47,13 @@ rm -rf "$run/daemons" "$run/mq"
 scripts/services.sh pg-start "$run" "$pg_port" || { echo "0 passed, 1 failed"; exit 1; }
 scripts/services.sh mq-start "$run" "$mq_port" 2>/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 
-ANXIN_RUN=$run ANXIN_BUILD=$build ANXIN_PG_PORT=$pg_port ANXIN_MQ_PORT=$mq_port \
-    /usr/bin/python3 tests/integration/run.py "$@" 2>&1 | tee "$log"
-add_counts "$log"
+for build in $builds; do
+    echo "== integration tests against $build"
+    rm -rf "$run/daemons"
+    ANXIN_RUN=$run ANXIN_BUILD=$build ANXIN_PG_PORT=$pg_port ANXIN_MQ_PORT=$mq_port \
+        /usr/bin/python3 tests/integration/run.py "$@" 2>&1 | tee "$log"
+    add_counts "$log"
+done
 rm -f "$log"
 
 echo "$total_pass passed, $total_fail failed"

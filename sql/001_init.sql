@@ -69,19 +69,20 @@ DECLARE
     old_id text;
     new_id text;
 BEGIN
-    -- Row fields are resolved per table, so read them through jsonb: the
-    -- elders table names the elder "id", the others "elder_id".
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        old_id := CASE WHEN TG_TABLE_NAME = 'elders' THEN to_jsonb(OLD)->>'id'
-                       ELSE to_jsonb(OLD)->>'elder_id' END;
+    -- PL/pgSQL resolves a record field only when its statement runs, so each
+    -- branch may name the column its own table has.
+    IF TG_TABLE_NAME = 'elders' THEN
+        IF TG_OP <> 'INSERT' THEN old_id := OLD.id; END IF;
+        IF TG_OP <> 'DELETE' THEN new_id := NEW.id; END IF;
+    ELSE
+        IF TG_OP <> 'INSERT' THEN old_id := OLD.elder_id; END IF;
+        IF TG_OP <> 'DELETE' THEN new_id := NEW.elder_id; END IF;
+    END IF;
+    IF old_id IS NOT NULL THEN
         PERFORM pg_notify('anxin_registry', old_id);
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        new_id := CASE WHEN TG_TABLE_NAME = 'elders' THEN to_jsonb(NEW)->>'id'
-                       ELSE to_jsonb(NEW)->>'elder_id' END;
-        IF new_id IS DISTINCT FROM old_id THEN
-            PERFORM pg_notify('anxin_registry', new_id);
-        END IF;
+    IF new_id IS NOT NULL AND new_id IS DISTINCT FROM old_id THEN
+        PERFORM pg_notify('anxin_registry', new_id);
     END IF;
     RETURN NULL;
 END $$;

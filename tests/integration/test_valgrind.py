@@ -11,6 +11,7 @@ import harness as h
 
 
 @unittest.skipUnless(shutil.which("valgrind"), "valgrind not installed")
+@unittest.skipIf("asan" in h.BUILD, "valgrind does not run sanitizer builds")
 class Valgrind(unittest.TestCase):
     def test_anxind_is_valgrind_clean(self):
         db = h.fresh_db("vg")
