@@ -15,6 +15,7 @@
 #include "anxind.h"
 #include "err.h"
 #include "fileio.h"
+#include "rng.h"
 #include "schema.h"
 #include "secret.h"
 
@@ -26,7 +27,7 @@ static struct cfg *load_config(const char *path, struct logger *log)
 {
     char err[300];
     size_t len;
-    char *text = fileio_read(path, &len, err, sizeof err);
+    char *text = fileio_read(path, 1024 * 1024, &len, err, sizeof err);
     if (!text) {
         if (log)
             log_error(log, "config: %s", err);
@@ -80,12 +81,7 @@ static int resolve_secrets(struct anxind *d, const struct cfg *c, char **db_conn
 
 uint32_t anxind_random(struct anxind *d)
 {
-    /* xorshift64*, seeded from the kernel at start: unpredictable enough for
-     * ack codes without a syscall per alert. */
-    d->rng ^= d->rng >> 12;
-    d->rng ^= d->rng << 25;
-    d->rng ^= d->rng >> 27;
-    return (uint32_t)((d->rng * 2685821657736338717ull) >> 32);
+    return rng_next(&d->rng);
 }
 
 /* ---- loop callbacks ---------------------------------------------------- */
@@ -163,7 +159,7 @@ static void on_tick(uv_timer_t *t)
     save_checkpoint(d);
     if (d->stopping) {
         bool idle = pgc_pending(d->pg) == 0 && notifier_inflight(d->notifier) == 0;
-        if (idle || anxind_now_ms() >= d->stop_deadline_ms) {
+        if (idle || clock_wall_ms() >= d->stop_deadline_ms) {
             if (!idle)
                 log_warn(&d->log, "shutdown: %zu database writes and %zu sends unfinished; the "
                                   "journal and the database bring them back at the next start",
@@ -223,7 +219,7 @@ static void on_mqtt_stopped(void *arg)
     /* Every message Paho took is now handled; finish writes and sends. */
     log_info(&d->log, "shutdown: broker disconnected; finishing %zu writes, %zu sends",
              pgc_pending(d->pg), notifier_inflight(d->notifier));
-    d->stop_deadline_ms = anxind_now_ms() + SHUTDOWN_GRACE_MS;
+    d->stop_deadline_ms = clock_wall_ms() + SHUTDOWN_GRACE_MS;
     uv_timer_start(&d->tick, on_tick, 0, 100);
 }
 
@@ -232,7 +228,7 @@ static void begin_shutdown(struct anxind *d, const char *why)
     if (d->stopping)
         return;
     d->stopping = true;
-    d->stop_deadline_ms = anxind_now_ms() + SHUTDOWN_GRACE_MS;
+    d->stop_deadline_ms = clock_wall_ms() + SHUTDOWN_GRACE_MS;
     log_info(&d->log, "shutdown: %s; draining", why);
     mqttb_stop(d->mqtt, on_mqtt_stopped, d);
 }
@@ -340,8 +336,8 @@ static int start(struct anxind *d, const char *conf, bool check_only)
              conf);
 
     if (getrandom(&d->rng, sizeof d->rng, 0) != (ssize_t)sizeof d->rng || d->rng == 0)
-        d->rng = (uint64_t)anxind_now_ms() * 0x9E3779B97F4A7C15ull | 1;
-    d->started_ms = anxind_now_ms();
+        d->rng = (uint64_t)clock_wall_ms() * 0x9E3779B97F4A7C15ull | 1;
+    d->started_ms = clock_wall_ms();
 
     PGconn *db = connect_blocking(d);
     char err[400];

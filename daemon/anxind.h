@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "alert.h"
+#include "clock.h"
 #include "config.h"
 #include "httpc.h"
 #include "httpd.h"
@@ -133,7 +134,5 @@ void anxind_schedule_reload(struct anxind *d, uint64_t delay_ms);
 /* 32 random bits from the daemon's generator (seeded from getrandom). */
 uint32_t anxind_random(struct anxind *d);
 
-/* Wall-clock ms since the epoch. */
-int64_t anxind_now_ms(void);
 
 #endif

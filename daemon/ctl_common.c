@@ -17,7 +17,7 @@ struct cfg *ctl_load_config(const char *path, struct cfg_diags *diags, FILE *err
 {
     char msg[300];
     size_t len;
-    char *text = fileio_read(path, &len, msg, sizeof msg);
+    char *text = fileio_read(path, 1024 * 1024, &len, msg, sizeof msg);
     if (!text) {
         fprintf(err, "anxinctl: %s\n", msg);
         return NULL;

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "fileio.h"
 #include "err.h"
 #include "regimport.h"
 #include "schema.h"
@@ -159,56 +160,6 @@ static void usage(FILE *f)
                "  (.csv: a spreadsheet saved as CSV UTF-8; anything else: JSON);\n"
                "  see docs/registry-import.md\n"
                "  --dry-run  check the file and report what would change, write nothing\n");
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct stat st;
-    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
-    if (regular && st.st_size > IMPORT_MAX_BYTES) {
-        fclose(f);
-        errno = EFBIG;
-        return NULL;
-    }
-    size_t cap = regular && st.st_size > 0 ? (size_t)st.st_size + 1 : 64 * 1024;
-    size_t n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            if (cap > (size_t)IMPORT_MAX_BYTES) {
-                free(buf);
-                buf = NULL;
-                errno = EFBIG;
-                break;
-            }
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                free(buf);
-                buf = NULL;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
 }
 
 /* Prints a database error without the "Failing row contains (...)" detail,
@@ -557,9 +508,10 @@ int ctl_cmd_import(const struct ctl_opts *o, int argc, char **argv)
     const char *file = argv[optind];
 
     size_t len;
-    char *text = read_file(file, &len);
+    char ferr[300];
+    char *text = fileio_read(file, (size_t)IMPORT_MAX_BYTES, &len, ferr, sizeof ferr);
     if (!text) {
-        fprintf(stderr, "anxinctl: cannot read %s: %s\n", file, strerror(errno));
+        fprintf(stderr, "anxinctl: %s\n", ferr);
         return 2;
     }
     struct regimp_doc *doc = NULL;

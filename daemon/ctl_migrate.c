@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "fileio.h"
 #include "err.h"
 #include "schema.h"
 
@@ -230,48 +231,6 @@ static long check_history(const char *dir, const struct migration *m, size_t n,
     return (long)na;
 }
 
-static char *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 64 * 1024, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            if (cap >= MIGRATION_MAX_BYTES) {
-                free(buf);
-                buf = NULL;
-                errno = EFBIG;
-                break;
-            }
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                free(buf);
-                buf = NULL;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
-}
-
 /* Line and column of the 1-based character position pos in text (the server
  * counts characters, not bytes). */
 static void position_to_line(const char *text, long pos, int *line, int *col)
@@ -300,9 +259,10 @@ static bool apply_one(PGconn *db, const char *dir, const struct migration *m)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, m->file);
     size_t len;
-    char *sql = read_whole(path, &len);
+    char ferr[300];
+    char *sql = fileio_read(path, (size_t)MIGRATION_MAX_BYTES, &len, ferr, sizeof ferr);
     if (!sql) {
-        fprintf(stderr, "anxinctl: cannot read %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "anxinctl: %s\n", ferr);
         return false;
     }
     PGresult *res = PQexec(db, sql);

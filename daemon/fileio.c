@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *fileio_read(const char *path, size_t *len, char *err, size_t errlen)
+char *fileio_read(const char *path, size_t max_bytes, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = NULL;
@@ -31,6 +31,12 @@ char *fileio_read(const char *path, size_t *len, char *err, size_t errlen)
         n += r;
         if (r == 0)
             break;
+        if (max_bytes && n > max_bytes) {
+            free(buf);
+            fclose(f);
+            snprintf(err, errlen, "cannot read %s: larger than %zu bytes", path, max_bytes);
+            return NULL;
+        }
     }
     int bad = ferror(f);
     fclose(f);

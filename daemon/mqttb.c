@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "err.h"
 
 enum {
@@ -60,13 +61,6 @@ struct mqttb {
     bool freed;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void post_event(struct mqttb *b, unsigned ev, const char *reason)
 {
     pthread_mutex_lock(&b->mu);
@@ -95,7 +89,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     size_t plen = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
     bool too_large = plen > b->o.max_payload;
     size_t copy = too_large ? 0 : plen;
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
 
     struct mqttb_msg *msg = malloc(sizeof *msg + tlen + 1 + copy + 1);
     if (msg) {

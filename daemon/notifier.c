@@ -8,8 +8,10 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "err.h"
 #include "mask.h"
+#include "rng.h"
 
 struct job {
     struct notifier *nf;
@@ -38,22 +40,6 @@ struct notifier {
     FILE *console[CFG_MAX_PROVIDERS];   /* opened console outputs, by provider index */
     bool closing;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint32_t next_random(struct notifier *nf)
-{
-    /* xorshift64*: jitter needs spread, not secrecy. */
-    nf->rng ^= nf->rng >> 12;
-    nf->rng ^= nf->rng << 25;
-    nf->rng ^= nf->rng >> 27;
-    return (uint32_t)((nf->rng * 2685821657736338717ull) >> 32);
-}
 
 static void free_secrets(struct notifier_secrets *s)
 {
@@ -92,7 +78,7 @@ int notifier_new(uv_loop_t *loop, struct logger *log, const struct cfg *cfg,
     nf->http = http;
     nf->cb = cb;
     nf->arg = arg;
-    nf->rng = (uint64_t)wall_ms() * 0x9E3779B97F4A7C15ull | 1;
+    nf->rng = (uint64_t)clock_wall_ms() * 0x9E3779B97F4A7C15ull | 1;
     *out = nf;
     return 0;
 }
@@ -176,7 +162,7 @@ static void conclude(struct job *j, const struct cfg_provider *p, enum notifier_
         .attempt = j->attempt,
         .provider = p ? p->name : "none",
         .started_ms = j->started_ms,
-        .finished_ms = wall_ms(),
+        .finished_ms = clock_wall_ms(),
         .outcome = out,
         .http_status = status,
         .provider_ref = ref,
@@ -201,7 +187,7 @@ static void conclude(struct job *j, const struct cfg_provider *p, enum notifier_
         }
     } else if (out == NOTIFIER_RETRY) {
         int64_t d = backoff_delay_ms(j->attempt_here, p->backoff_ms, p->backoff_max_ms,
-                                     next_random(nf));
+                                     rng_next(&nf->rng));
         if (retry_hint_ms > d)
             d = retry_hint_ms > p->backoff_max_ms ? p->backoff_max_ms : retry_hint_ms;
         a.retry_in_ms = d;
@@ -279,7 +265,7 @@ static void send_console(struct job *j, int index, const struct cfg_provider *p)
     }
     char masked[MASK_PHONE_MAX], when[NOTIFY_TIME_LEN];
     mask_phone(m->to, masked, sizeof masked);
-    notify_format_local(wall_ms(), nf->cfg->utc_offset_min, when);
+    notify_format_local(clock_wall_ms(), nf->cfg->utc_offset_min, when);
     fprintf(f, "%s %s → %s（%s）%s  [告警 %" PRId64 " · 通知 %" PRId64 "]\n    %s\n", when,
             m->channel == NOTIFY_VOICE ? "语音" : "短信", m->contact_name,
             role_zh(m->role), masked, m->alert_id,
@@ -333,7 +319,7 @@ static void attempt(struct job *j)
     }
     j->attempt++;
     j->attempt_here++;
-    j->started_ms = wall_ms();
+    j->started_ms = clock_wall_ms();
     switch (p->type) {
     case CFG_PROVIDER_CONSOLE:
         send_console(j, index, p);

@@ -31,13 +31,6 @@ static const char registry_select[] =
     "   '[]'))::text, e.id"
     " FROM elders e LEFT JOIN care_plans cp ON cp.elder_id = e.id";
 
-int64_t anxind_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Adds one elder row (JSON text) to the registry; logs and skips bad rows. */
 static void put_elder_row(struct anxind *d, const char *json)
 {
@@ -114,7 +107,7 @@ static void take_block(struct id_block *b, int64_t first, int64_t spare)
 
 int store_load(struct anxind *d, PGconn *db)
 {
-    int64_t t0 = anxind_now_ms();
+    int64_t t0 = clock_wall_ms();
     PGresult *r = PQexec(db, registry_select);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         log_error(&d->log, "database: loading the registry failed: %s", pgc_error(r));
@@ -143,7 +136,7 @@ int store_load(struct anxind *d, PGconn *db)
     PQclear(r);
     log_info(&d->log, "registry: %zu elders, %zu devices; %zu live alerts (%lld ms)",
              d->reg.elders.len, d->reg.devices.len, d->alerts.by_id.len,
-             (long long)(anxind_now_ms() - t0));
+             (long long)(clock_wall_ms() - t0));
     return 0;
 }
 
