@@ -366,6 +366,8 @@ int mqttb_new(uv_loop_t *loop, struct logger *log, const struct mqttb_opts *o,
     b->loop = loop;
     b->log = log;
     b->o = *o;
+    b->o.cfg = NULL;        /* everything needed is copied below; a reload frees cfg */
+    b->o.password = NULL;
     b->url = strdup(c->mqtt_url);
     b->client_id = strdup(c->mqtt_client_id);
     b->username = dup_or_null(c->mqtt_username);
