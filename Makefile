@@ -6,6 +6,7 @@
 #   make test-asan  the same suite against the sanitizer build
 #   make demo       install missing packages and run the demo (an SOS end to end)
 #   make install    PREFIX=/usr DESTDIR=... (FHS: /usr/sbin/anxind, /etc/anxin, /usr/share/anxin/sql)
+#   make fuzz       the rule-language fuzz target, build-fuzz/rule_parse_fuzz (clang, libFuzzer)
 
 CC      ?= cc
 PKGS    := libpq libuv libcjson libcurl libmicrohttpd
@@ -44,7 +45,8 @@ endif
 LIB_SRC    := $(wildcard lib/*.c)
 DAEMON_SRC := $(filter-out daemon/anxind.c daemon/anxinctl.c,$(wildcard daemon/*.c))
 # anxinctl is blocking and small: its commands plus the few modules it shares.
-CTL_SRC    := $(wildcard daemon/ctl_*.c) $(filter $(DAEMON_SRC),daemon/schema.c daemon/secret.c daemon/fileio.c daemon/log.c)
+CTL_SRC    := $(wildcard daemon/ctl_*.c) $(filter $(DAEMON_SRC),daemon/schema.c daemon/secret.c daemon/fileio.c daemon/log.c \
+              daemon/rules_load.c daemon/journal.c daemon/regdb.c)
 ANXIND_SRC := $(filter-out $(wildcard daemon/ctl_*.c),$(DAEMON_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
@@ -54,7 +56,7 @@ ANXIND_OBJ := $(ANXIND_SRC:%.c=$(O)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 TOOLS      := $(O)/anxin-load
 
-.PHONY: all asan test test-asan demo install clean unit deps
+.PHONY: all asan test test-asan demo install clean unit deps fuzz
 all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
 
 $(O)/%.o: %.c $(FLAGS_FILE)
@@ -116,12 +118,40 @@ install: all
 	install -m 644 sql/*.sql $(DESTDIR)$(DATADIR)/anxin/sql/
 	@[ -e $(DESTDIR)$(SYSCONFDIR)/anxin/anxind.conf ] || \
 		install -m 640 conf/anxind.conf $(DESTDIR)$(SYSCONFDIR)/anxin/anxind.conf
+	install -d $(DESTDIR)$(SYSCONFDIR)/anxin/rules.d $(DESTDIR)$(DATADIR)/anxin/rules-tests
+	@[ -e $(DESTDIR)$(SYSCONFDIR)/anxin/rules.d/default.rules ] || \
+		install -m 644 conf/rules.d/default.rules $(DESTDIR)$(SYSCONFDIR)/anxin/rules.d/
+	install -m 644 conf/rules.d/tests/*.test $(DESTDIR)$(DATADIR)/anxin/rules-tests/
 	install -m 644 docs/*.md $(DESTDIR)$(DATADIR)/doc/anxin/
 	@if [ -d $(DESTDIR)/lib/systemd/system ] || [ -n "$(DESTDIR)" ]; then \
 		install -d $(DESTDIR)/lib/systemd/system && \
 		install -m 644 systemd/anxind.service $(DESTDIR)/lib/systemd/system/; fi
 
+# libFuzzer with ASan+UBSan; the runtime is Debian's libclang-rt-14-dev (scripts/deps.sh).
+# The library is instrumented for coverage (fuzzer-no-link); only the target gets
+# libFuzzer's main. Run it with:
+#   build-fuzz/rule_parse_fuzz -dict=fuzz/rule_parse.dict fuzz/corpus/rule_parse
+FUZZ_O      := build-fuzz
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib $(PKG_CFLAGS)
+FUZZ_OBJ    := $(LIB_SRC:%.c=$(FUZZ_O)/%.o)
+
+fuzz: $(FUZZ_O)/rule_parse_fuzz
+
+$(FUZZ_O)/lib/%.o: lib/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_O)/libanxin.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_O)/rule_parse_fuzz: fuzz/rule_parse_fuzz.c $(FUZZ_O)/libanxin.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
+-include $(wildcard $(FUZZ_O)/lib/*.d)

@@ -16,7 +16,13 @@ struct ctl_command {
 static const struct ctl_command commands[] = {
     {"migrate", ctl_cmd_migrate, "migrate [--status]      apply the schema migrations in order"},
     {"import", ctl_cmd_import, "import [--dry-run] FILE  upsert elders, contacts, devices (.json or .csv)"},
-    {"check", ctl_cmd_check, "check [CONF]             validate the configuration file"},
+    {"check", ctl_cmd_check, "check [CONF]             validate the configuration and the rules"},
+    {"test-rules", ctl_cmd_test_rules, "test-rules [--rules DIR] FILE...  run rule tests"},
+    {"replay", ctl_cmd_replay,
+     "replay [--rules DIR] [--registry FILE] [--summary] FILE.jsonl  rules over recorded telemetry"},
+    {"export-journal", ctl_cmd_export_journal,
+     "export-journal [DIR]     recorded telemetry as JSON lines, for replay"},
+    {"reload", ctl_cmd_reload, "reload                   check, then tell anxind to reload"},
     {"alerts", ctl_cmd_alerts, "alerts [--state S]       list alerts (open, acknowledged, resolved, all)"},
     {"record", ctl_cmd_record, "record ID [--format text|json]  the handling record of one alert"},
 };

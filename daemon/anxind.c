@@ -17,9 +17,12 @@
 #include "fileio.h"
 #include "rng.h"
 #include "schema.h"
+#include "rules_load.h"
 #include "secret.h"
+#include "snapshot.h"
 
 #define SHUTDOWN_GRACE_MS 10000
+#define SNAPSHOT_EVERY_MS 30000
 
 /* Parses the configuration file; prints every problem through log (or to
  * stderr when log is NULL). Returns the config or NULL. */
@@ -84,11 +87,99 @@ uint32_t anxind_random(struct anxind *d)
     return rng_next(&d->rng);
 }
 
+/* ---- rules -------------------------------------------------------------- */
+
+/* Loads the rules directory; logs every problem (or prints it when log is
+ * NULL). Returns the checked set or NULL. */
+static struct rule_set *load_rules(const char *dir, struct logger *log)
+{
+    struct rule_diags diags = {0};
+    struct rule_set *rs = rules_load_dir(dir, &diags);
+    for (size_t i = 0; i < diags.n; i++) {
+        char line[600];
+        rule_diag_format(&diags.items[i], line, sizeof line);
+        if (log)
+            log_write(log, diags.items[i].warning ? LOG_WARN : LOG_ERROR, "rules: %s", line);
+        else
+            fprintf(stderr, "%s\n", line);
+    }
+    rule_diags_free(&diags);
+    return rs;
+}
+
+/* Starts watching every monitored device (absence rules need no message). */
+void anxind_track_devices(struct anxind *d)
+{
+    int64_t now = clock_wall_ms();
+    size_t it = 0;
+    void *v;
+    while (strmap_next(&d->reg.devices, &it, NULL, &v)) {
+        const struct reg_device *dev = v;
+        if (dev->elder->consent)
+            eng_track_device(d->eng, dev, now);
+    }
+    anxind_rearm_rules(d);
+}
+
+static void on_rules_timer(uv_timer_t *t)
+{
+    struct anxind *d = t->data;
+    d->rules_armed_due = INT64_MAX;
+    ingest_advance(d, clock_wall_ms());
+    anxind_rearm_rules(d);
+}
+
+void anxind_rearm_rules(struct anxind *d)
+{
+    if (!d->rules_timer_init || d->closed)
+        return;
+    int64_t due = eng_next_due(d->eng);
+    /* Called after every message: only touch the timer when it changes. */
+    if (due == d->rules_armed_due && uv_is_active((uv_handle_t *)&d->rules_timer))
+        return;
+    d->rules_armed_due = due;
+    if (due == INT64_MAX) {
+        uv_timer_stop(&d->rules_timer);
+        return;
+    }
+    int64_t wait = due - clock_wall_ms();
+    uv_timer_start(&d->rules_timer, on_rules_timer, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+static void snapshot_path(const struct anxind *d, char *out, size_t len)
+{
+    snprintf(out, len, "%s/engine.snap", d->cfg->journal_dir);
+}
+
+/* Saves the engine's state when every effect of what it has seen is in the
+ * database: the journal then replays exactly what came after. */
+static void save_snapshot(struct anxind *d)
+{
+    if (pgc_oldest_jseq(d->pg) != 0 || d->processed_jseq == d->snapshot_jseq)
+        return;
+    size_t len;
+    uint8_t *buf = eng_snapshot(d->eng, &len);
+    char path[4200], err[300];
+    if (!buf) {
+        log_error(&d->log, "rules: out of memory saving the engine state");
+        return;
+    }
+    snapshot_path(d, path, sizeof path);
+    if (snap_write(path, d->processed_jseq, buf, len, err, sizeof err) == 0) {
+        d->snapshot_jseq = d->processed_jseq;
+        d->snapshot_ms = clock_wall_ms();
+    } else {
+        log_error(&d->log, "rules: %s", err);
+    }
+    free(buf);
+}
+
 /* ---- loop callbacks ---------------------------------------------------- */
 
 static void on_mqtt_message(void *arg, const struct mqttb_msg *m)
 {
-    engine_on_message(arg, m);
+    ingest_message(arg, m);
+    anxind_rearm_rules(arg);
 }
 
 static void on_mqtt_state(void *arg, bool connected)
@@ -142,6 +233,9 @@ static void save_checkpoint(struct anxind *d)
 {
     uint64_t oldest = pgc_oldest_jseq(d->pg);
     uint64_t cp = oldest ? oldest - 1 : d->processed_jseq;
+    /* The journal must also hold what the engine's saved state lacks. */
+    if (cp > d->snapshot_jseq)
+        cp = d->snapshot_jseq;
     if (cp > d->saved_checkpoint) {
         if (jrnl_set_checkpoint(d->journal, cp) == 0)
             d->saved_checkpoint = cp;
@@ -170,6 +264,8 @@ static void on_tick(uv_timer_t *t)
     }
     if (d->tick_count % 10 == 0)
         store_flush_last_seen(d);
+    if (clock_wall_ms() - d->snapshot_ms >= SNAPSHOT_EVERY_MS)
+        save_snapshot(d);
 }
 
 static void close_cb(uv_handle_t *h)
@@ -193,6 +289,10 @@ static void close_all(struct anxind *d)
     }
     if (d->reload_timer_init)
         uv_close((uv_handle_t *)&d->reload_timer, close_cb);
+    if (d->rules_timer_init) {
+        uv_timer_stop(&d->rules_timer);
+        uv_close((uv_handle_t *)&d->rules_timer, close_cb);
+    }
     httpd_close(d->httpd);
     d->httpd = NULL;
     notifier_close(d->notifier);
@@ -208,6 +308,7 @@ static void close_all(struct anxind *d)
 static void shutdown_finish(struct anxind *d)
 {
     store_flush_last_seen(d);
+    save_snapshot(d);
     save_checkpoint(d);
     close_all(d);
     log_info(&d->log, "stopped (checkpoint %" PRIu64 ")", d->saved_checkpoint);
@@ -233,11 +334,37 @@ static void begin_shutdown(struct anxind *d, const char *why)
     mqttb_stop(d->mqtt, on_mqtt_stopped, d);
 }
 
+/* Swaps in the rules directory's current rules, keeping the state of rules
+ * that did not change; a set with errors is refused and the old one stays. */
+static void reload_rules(struct anxind *d)
+{
+    struct rule_set *rs = load_rules(d->cfg->rules_dir, &d->log);
+    if (!rs) {
+        log_error(&d->log, "reload: the rules in %s have errors (above); still running with "
+                           "the previous rules", d->cfg->rules_dir);
+        return;
+    }
+    struct eng *e = eng_new(rs, d->cfg->utc_offset_min);
+    if (!e) {
+        log_error(&d->log, "reload: out of memory; still running with the previous rules");
+        rule_set_free(rs);
+        return;
+    }
+    eng_transfer(e, d->eng);
+    eng_free(d->eng);
+    rule_set_free(d->rules);
+    d->eng = e;
+    d->rules = rs;
+    anxind_track_devices(d);
+    log_info(&d->log, "reload: %zu rules, %zu chains applied", rs->n_rules, rs->n_chains);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct anxind *d = s->data;
     if (signum == SIGHUP) {
-        log_info(&d->log, "SIGHUP: reloading %s", d->conf_path);
+        log_info(&d->log, "SIGHUP: reloading %s and the rules", d->conf_path);
+        reload_rules(d);
         struct cfg *c = load_config(d->conf_path, &d->log);
         if (!c) {
             log_error(&d->log, "reload: %s has errors; still running with the previous "
@@ -280,9 +407,59 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- start-up ----------------------------------------------------------- */
 
+/* anxind.pid in the journal directory: `anxinctl reload` signals it. The
+ * journal's lock already keeps a second anxind out of the directory. */
+static void write_pid_file(struct anxind *d)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/anxind.pid", d->cfg->journal_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        log_warn(&d->log, "cannot write %s: %s (anxinctl reload will not find anxind)", path,
+                 strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    fclose(f);
+    d->pid_file_written = true;
+}
+
+/* Restores the engine's state saved before the last stop (if it is there
+ * and sound: otherwise windows start empty, and the journal replays). */
+static void load_snapshot(struct anxind *d)
+{
+    char path[4200], err[300];
+    uint8_t *buf;
+    size_t len;
+    uint64_t jseq;
+    snapshot_path(d, path, sizeof path);
+    int rc = snap_read(path, &jseq, &buf, &len, err, sizeof err);
+    if (rc == ANX_ENOENT)
+        return;
+    if (rc != 0) {
+        log_warn(&d->log, "rules: %s; windows start empty", err);
+        return;
+    }
+    rc = eng_restore(d->eng, buf, len, clock_wall_ms());
+    free(buf);
+    if (rc != 0) {
+        /* Half-restored state is worse than none. */
+        eng_free(d->eng);
+        d->eng = eng_new(d->rules, d->cfg->utc_offset_min);
+        log_warn(&d->log, "rules: the saved engine state does not fit; windows start empty");
+        return;
+    }
+    d->snapshot_jseq = jseq;
+    d->snapshot_ms = clock_wall_ms();
+    struct eng_stats st;
+    eng_get_stats(d->eng, &st);
+    log_info(&d->log, "rules: engine state restored (%zu devices, %zu windows) up to record "
+                      "%" PRIu64, st.devices, st.windows, jseq);
+}
+
 static int replay_cb(void *arg, const struct jrnl_record *rec)
 {
-    engine_replay(arg, rec->seq, rec->recv_ms, rec->topic, rec->topic_len, rec->payload,
+    ingest_replay(arg, rec->seq, rec->recv_ms, rec->topic, rec->topic_len, rec->payload,
                   rec->payload_len);
     return 0;
 }
@@ -346,8 +523,15 @@ static int start(struct anxind *d, const char *conf, bool check_only)
         PQfinish(db);
         return 1;
     }
-    d->rules = rule_set_builtin();
-    if (!d->rules || store_load(d, db) != 0) {
+    d->rules = load_rules(d->cfg->rules_dir, &d->log);
+    if (!d->rules) {
+        log_error(&d->log, "rules: %s has errors; not starting (anxinctl check shows them)",
+                  d->cfg->rules_dir);
+        PQfinish(db);
+        return 2;
+    }
+    d->eng = eng_new(d->rules, d->cfg->utc_offset_min);
+    if (!d->eng || store_load(d, db) != 0) {
         PQfinish(db);
         return 1;
     }
@@ -356,6 +540,7 @@ static int start(struct anxind *d, const char *conf, bool check_only)
         .dir = d->cfg->journal_dir,
         .segment_bytes = d->cfg->journal_segment_bytes,
         .fsync_always = d->cfg->journal_fsync == CFG_FSYNC_ALWAYS,
+        .keep_ms = d->cfg->journal_keep_ms,
     };
     if (jrnl_open(&jo, &d->journal, err, sizeof err) != 0) {
         log_error(&d->log, "%s", err);
@@ -364,6 +549,8 @@ static int start(struct anxind *d, const char *conf, bool check_only)
     }
     d->saved_checkpoint = jrnl_checkpoint(d->journal);
     d->processed_jseq = d->saved_checkpoint;
+    load_snapshot(d);
+    write_pid_file(d);
 
     d->loop = uv_default_loop();
     struct pgc_hooks hooks = {
@@ -373,7 +560,7 @@ static int start(struct anxind *d, const char *conf, bool check_only)
     };
     if (pgc_new(d->loop, &d->log, d->db_conninfo, &hooks, &d->pg) != 0 ||
         httpc_new(d->loop, &d->http) != 0 ||
-        notifier_new(d->loop, &d->log, d->cfg, &d->secrets, d->http, engine_on_attempt, d,
+        notifier_new(d->loop, &d->log, d->cfg, &d->secrets, d->http, ingest_on_attempt, d,
                      &d->notifier) != 0) {
         log_error(&d->log, "out of memory at start");
         return 1;
@@ -383,6 +570,10 @@ static int start(struct anxind *d, const char *conf, bool check_only)
     uv_timer_init(d->loop, &d->reload_timer);
     d->reload_timer.data = d;
     d->reload_timer_init = true;
+    uv_timer_init(d->loop, &d->rules_timer);
+    d->rules_timer.data = d;
+    d->rules_timer_init = true;
+    anxind_track_devices(d);
 
     if (d->cfg->http_listen && *d->cfg->http_listen) {
         if (httpd_new(d->loop, &d->log, d->cfg->http_listen, api_handle, d, &d->httpd, err,
@@ -397,11 +588,15 @@ static int start(struct anxind *d, const char *conf, bool check_only)
      * committed: handle them again (idempotently) before anything new. */
     size_t corrupt = 0;
     uint64_t before = d->stats.journal_replayed;
-    jrnl_replay(d->journal, d->saved_checkpoint, replay_cb, d, &corrupt);
+    /* Records up to the engine snapshot are in its state and their effects
+     * in the database (a snapshot is only taken then): start after both. */
+    uint64_t from = d->saved_checkpoint > d->snapshot_jseq ? d->saved_checkpoint
+                                                            : d->snapshot_jseq;
+    d->processed_jseq = from;
+    jrnl_replay(d->journal, from, replay_cb, d, &corrupt);
     if (d->stats.journal_replayed > before || corrupt)
-        log_info(&d->log, "journal: replayed %" PRIu64 " message(s) after checkpoint %" PRIu64
-                          "%s",
-                 d->stats.journal_replayed - before, d->saved_checkpoint,
+        log_info(&d->log, "journal: replayed %" PRIu64 " message(s) after record %" PRIu64 "%s",
+                 d->stats.journal_replayed - before, from,
                  corrupt ? " (corrupt records skipped)" : "");
     store_resume_notifications(d, db);
     PQfinish(db);
@@ -446,6 +641,11 @@ static void free_all(struct anxind *d)
         uv_run(d->loop, UV_RUN_DEFAULT);   /* let the close callbacks run */
         uv_loop_close(d->loop);
     }
+    if (d->pid_file_written) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/anxind.pid", d->cfg->journal_dir);
+        unlink(path);
+    }
     jrnl_close(d->journal);
     reg_clear(&d->reg);
     alert_table_clear(&d->alerts);
@@ -454,6 +654,7 @@ static void free_all(struct anxind *d)
     while (strmap_next(&d->reload_ids, &it, NULL, &v))
         free(v);
     strmap_free(&d->reload_ids);
+    eng_free(d->eng);
     rule_set_free(d->rules);
     cfg_free(d->cfg);
     free(d->conf_path);

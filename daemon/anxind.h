@@ -11,6 +11,7 @@
 #include "alert.h"
 #include "clock.h"
 #include "config.h"
+#include "engine.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "journal.h"
@@ -46,6 +47,7 @@ struct anxind_stats {
     uint64_t rule_hits;
     uint64_t alerts_opened;
     uint64_t alerts_repeated;
+    uint64_t alerts_cleared;
     uint64_t notifications_created;
     uint64_t notifications_sent;
     uint64_t notifications_failed;
@@ -71,6 +73,14 @@ struct anxind {
 
     struct registry reg;
     struct rule_set *rules;
+    struct eng *eng;                /* compiled rules and their per-device state */
+    uv_timer_t rules_timer;         /* the engine's next wake-up */
+    int64_t rules_armed_due;        /* what rules_timer is set for */
+    uint64_t cur_jseq;              /* journal record being handled (0: a timer) */
+    bool cur_replay;
+    int64_t cur_event_ts;           /* device time of the message being handled */
+    uint64_t snapshot_jseq;         /* engine state saved up to this record */
+    int64_t snapshot_ms;
     struct alert_table alerts;
     struct id_block alert_ids, notification_ids;
 
@@ -91,7 +101,9 @@ struct anxind {
     struct notifier_secrets secrets;    /* until the notifier takes them */
     bool handles_init;              /* tick and signal handles exist */
     bool reload_timer_init;
+    bool rules_timer_init;
     bool closed;                    /* close_all has run */
+    bool pid_file_written;
     bool stopping;
     int64_t stop_deadline_ms;
     int exit_code;
@@ -102,21 +114,26 @@ struct anxind {
     int64_t started_ms;
 };
 
-/* engine.c: one received message through decode, registry, rules, alerts. */
-void engine_on_message(struct anxind *d, const struct mqttb_msg *m);
+/* ingest.c: one received message through decode, registry, rules, alerts. */
+void ingest_message(struct anxind *d, const struct mqttb_msg *m);
+
+/* Runs the rule engine's wake-ups due by now (timer-driven rules). */
+void ingest_advance(struct anxind *d, int64_t now);
 
 /* Handles one journal record again after a restart. */
-void engine_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
+void ingest_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
                    size_t topic_len, const char *payload, size_t payload_len);
 
 /* Records an attempt result from the notifier. */
-void engine_on_attempt(void *arg, const struct notify_msg *n, const struct notifier_attempt *a);
+void ingest_on_attempt(void *arg, const struct notify_msg *n, const struct notifier_attempt *a);
 
 /* store.c: PostgreSQL reads at start (blocking) and writes (queued). */
 int store_load(struct anxind *d, PGconn *db);
 int store_resume_notifications(struct anxind *d, PGconn *db);
-int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
+int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_event *ev,
                      struct notify_msg *const *notes, size_t n, uint64_t jseq);
+int store_alert_clear(struct anxind *d, const struct alert *a, const struct eng_event *ev,
+                      uint64_t jseq);
 int store_alert_repeat(struct anxind *d, const struct alert *a, const char *device_id,
                        const char *event, int64_t now_ms, uint64_t jseq);
 int store_attempt(struct anxind *d, const struct notify_msg *n, const struct notifier_attempt *a);
@@ -127,6 +144,12 @@ int64_t store_take_id(struct anxind *d, struct id_block *b);
 
 /* api.c: the HTTP routes. */
 void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *rep);
+
+/* Starts watching every monitored device for rules that need no message. */
+void anxind_track_devices(struct anxind *d);
+
+/* Sets the rules timer to the engine's next wake-up. */
+void anxind_rearm_rules(struct anxind *d);
 
 /* Reloads the registry entries collected in reload_ids after delay_ms. */
 void anxind_schedule_reload(struct anxind *d, uint64_t delay_ms);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "rules_load.h"
 #include "secret.h"
 
 /* Checks that a configured secret can be read, without printing it. */
@@ -57,6 +58,28 @@ int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv)
     if (!o->quiet && !bad)
         printf("%s: OK (%zu provider(s), %zu topic filter(s)%s)\n", path, c->n_providers,
                c->mqtt_n_topics, warnings ? ", see warnings" : "");
+
+    /* The rules the daemon would load with this configuration. */
+    struct rule_diags rd = {0};
+    struct rule_set *rs = rules_load_dir(c->rules_dir, &rd);
+    size_t rwarn = 0;
+    for (size_t i = 0; i < rd.n; i++) {
+        char line[600];
+        rule_diag_format(&rd.items[i], line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+        rwarn += rd.items[i].warning;
+    }
+    if (!rs) {
+        fprintf(stderr, "%s: %zu error(s) in the rules: anxind would not start with them, and "
+                        "a reload (SIGHUP) would keep the previous rules\n",
+                c->rules_dir, rd.n_errors);
+        bad = 1;
+    } else if (!o->quiet) {
+        printf("%s: OK (%zu rule(s), %zu chain(s)%s)\n", c->rules_dir, rs->n_rules,
+               rs->n_chains, rwarn ? ", see warnings" : "");
+    }
+    rule_diags_free(&rd);
+    rule_set_free(rs);
     cfg_free(c);
     return bad ? 1 : 0;
 }

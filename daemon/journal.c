@@ -68,6 +68,7 @@ struct jrnl {
     int dirfd;                          /* holds the flock against a second daemon */
     bool fsync_always;
     uint64_t segment_bytes;
+    int64_t keep_ms;                    /* retention after checkpoint, 0 = none */
 
     pthread_mutex_t mu;
     struct seg *segs;                   /* sorted by first; the last one is current */
@@ -578,6 +579,7 @@ int jrnl_open(const struct jrnl_options *opt, struct jrnl **out, char *err, size
     j->cur_fd = -1;
     j->fsync_always = opt->fsync_always;
     j->segment_bytes = (uint64_t)opt->segment_bytes;
+    j->keep_ms = opt->keep_ms;
     j->dir = strdup(opt->dir);
     j->wbuf = malloc(WBUF_INIT);
     j->wcap = WBUF_INIT;
@@ -843,8 +845,26 @@ uint64_t jrnl_disk_bytes(struct jrnl *j)
     return v;
 }
 
-/* Forgets the segments wholly at or below seq (never the current one) and
- * deletes their files outside mu. */
+/* A segment may go once its last write is older than the retention time
+ * (`[journal] keep`: recorded telemetry for replay). */
+static bool kept_long_enough(const struct jrnl *j, size_t k)
+{
+    if (j->keep_ms <= 0)
+        return true;
+    char name[SEG_NAME_LEN + 1];
+    struct stat st;
+    seg_name(name, j->segs[k].first);
+    if (fstatat(j->dirfd, name, &st, 0) != 0)
+        return true;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age_ms = ((int64_t)now.tv_sec - (int64_t)st.st_mtim.tv_sec) * 1000 +
+                     ((int64_t)now.tv_nsec - (int64_t)st.st_mtim.tv_nsec) / 1000000;
+    return age_ms >= j->keep_ms;
+}
+
+/* Forgets the segments wholly at or below seq (never the current one, nor
+ * one still within the retention time) and deletes their files outside mu. */
 static int drop_segments(struct jrnl *j, uint64_t seq)
 {
     uint64_t *gone;
@@ -852,7 +872,7 @@ static int drop_segments(struct jrnl *j, uint64_t seq)
     int rc = 0;
 
     pthread_mutex_lock(&j->mu);
-    while (k + 1 < j->nsegs && j->segs[k + 1].first - 1 <= seq)
+    while (k + 1 < j->nsegs && j->segs[k + 1].first - 1 <= seq && kept_long_enough(j, k))
         k++;
     if (k == 0) {
         pthread_mutex_unlock(&j->mu);
@@ -903,5 +923,36 @@ int jrnl_set_checkpoint(struct jrnl *j, uint64_t seq)
         rc = drop_segments(j, seq);
     }
     pthread_mutex_unlock(&j->ckpt_mu);
+    return rc;
+}
+
+/* ---- reading another process's journal ------------------------------- */
+
+int jrnl_read_dir(const char *dir, uint64_t after_seq,
+                  int (*cb)(void *arg, const struct jrnl_record *rec), void *arg,
+                  size_t *n_corrupt, char *err, size_t errlen)
+{
+    /* A journal that only lists and reads: no lock (anxind may hold it and
+     * go on appending), no repair of a torn tail (the read stops there). */
+    struct jrnl *j = calloc(1, sizeof *j);
+    if (!j)
+        return ANX_ENOMEM;
+    j->cur_fd = -1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->ckpt_mu, NULL);
+    j->dir = strdup(dir);
+    j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+    if (!j->dir) {
+        rc = ANX_ENOMEM;
+    } else if (j->dirfd < 0) {
+        seterr(err, errlen, "journal: cannot open %s: %s", dir, strerror(errno));
+        rc = ANX_EIO;
+    } else {
+        rc = list_segments(j, err, errlen);
+        if (rc == 0)
+            rc = jrnl_replay(j, after_seq, cb, arg, n_corrupt);
+    }
+    jrnl_close(j);
     return rc;
 }

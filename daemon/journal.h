@@ -40,6 +40,8 @@ struct jrnl_options {
     const char *dir;            /* created (mode 0750) if missing */
     int64_t segment_bytes;      /* start a new segment beyond this size */
     bool fsync_always;          /* fdatasync after every append */
+    int64_t keep_ms;            /* keep segments this long after their last write even
+                                 * when checkpointed (recorded telemetry); 0 = no */
 };
 
 /* Opens (or creates) the journal. On failure returns a negative ANX_ code and
@@ -74,6 +76,14 @@ uint64_t jrnl_last_seq(struct jrnl *j);
  * segments whose records are all <= seq (never the segment being written).
  * A seq lower than the stored one is ignored. Returns 0 or ANX_EIO. */
 int jrnl_set_checkpoint(struct jrnl *j, uint64_t seq);
+
+/* Reads the journal in dir without opening it for writing: no lock, no
+ * repair, so it works beside a running anxind (records it appends meanwhile
+ * are not seen). For exporting recorded telemetry. Same callback contract
+ * as jrnl_replay; returns 0 or a negative ANX_ code with the reason in err. */
+int jrnl_read_dir(const char *dir, uint64_t after_seq,
+                  int (*cb)(void *arg, const struct jrnl_record *rec), void *arg,
+                  size_t *n_corrupt, char *err, size_t errlen);
 
 /* Bytes currently held in segment files. */
 uint64_t jrnl_disk_bytes(struct jrnl *j);

@@ -13,37 +13,17 @@
 #include <time.h>
 
 #include "anxind.h"
+#include "regdb.h"
 #include "err.h"
 #include "jsonu.h"
 #include "mask.h"
 
-static const char registry_select[] =
-    "SELECT json_build_object("
-    " 'id', e.id, 'name', e.name, 'township', e.township, 'village', e.village,"
-    " 'grid', e.grid, 'categories', e.categories, 'consent', e.consent,"
-    " 'care_plan', CASE WHEN cp.elder_id IS NULL THEN NULL ELSE"
-    "   json_build_object('risk', cp.risk, 'chain', cp.chain, 'params', cp.params) END,"
-    " 'contacts', coalesce((SELECT json_agg(json_build_object('id', c.id, 'name', c.name,"
-    "     'phone', c.phone, 'role', c.role, 'priority', c.priority, 'channels', c.channels)"
-    "     ORDER BY c.priority, c.position) FROM contacts c WHERE c.elder_id = e.id), '[]'),"
-    " 'devices', coalesce((SELECT json_agg(json_build_object('id', d.id, 'kind', d.kind,"
-    "     'heartbeat_s', d.heartbeat_s) ORDER BY d.id) FROM devices d WHERE d.elder_id = e.id),"
-    "   '[]'))::text, e.id"
-    " FROM elders e LEFT JOIN care_plans cp ON cp.elder_id = e.id";
-
-/* Adds one elder row (JSON text) to the registry; logs and skips bad rows. */
+/* Adds one elder row to the registry; logs and skips bad rows. */
 static void put_elder_row(struct anxind *d, const char *json)
 {
-    struct reg_elder *e;
     char err[160];
-    if (reg_elder_from_json(json, strlen(json), &e, err, sizeof err) != 0) {
+    if (regdb_put_row(&d->reg, json, err, sizeof err) != 0)
         log_error(&d->log, "registry: skipping an elder row: %s", err);
-        return;
-    }
-    char id[TLM_MAX_ID + 1];
-    snprintf(id, sizeof id, "%s", e->id);
-    if (reg_put(&d->reg, e) != 0)
-        log_error(&d->log, "registry: out of memory adding elder %s", id);
 }
 
 static int enum_severity(const char *s)
@@ -108,7 +88,7 @@ static void take_block(struct id_block *b, int64_t first, int64_t spare)
 int store_load(struct anxind *d, PGconn *db)
 {
     int64_t t0 = clock_wall_ms();
-    PGresult *r = PQexec(db, registry_select);
+    PGresult *r = PQexec(db, regdb_select);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         log_error(&d->log, "database: loading the registry failed: %s", pgc_error(r));
         PQclear(r);
@@ -226,7 +206,18 @@ static int queue_doc(struct anxind *d, const char *fn, cJSON *doc, uint64_t jseq
     return rc;
 }
 
-int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
+/* Why the engine decided, into a document: what the timeline shows. */
+static void add_why(cJSON *doc, const struct eng_event *ev)
+{
+    if (ev->event)
+        cJSON_AddStringToObject(doc, "event", ev->event);
+    if (ev->why[0])
+        cJSON_AddStringToObject(doc, "why", ev->why);
+    if (ev->has_value)
+        cJSON_AddNumberToObject(doc, "value", ev->value);
+}
+
+int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_event *ev,
                      struct notify_msg *const *notes, size_t n, uint64_t jseq)
 {
     cJSON *doc = cJSON_CreateObject();
@@ -238,8 +229,8 @@ int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
     jsonu_add_int(doc, "id", a->id);
     cJSON_AddStringToObject(doc, "elder", a->elder_id);
     cJSON_AddStringToObject(doc, "device", a->device_id);
-    if (event)
-        cJSON_AddStringToObject(doc, "event", event);
+    add_why(doc, ev);
+    cJSON_AddStringToObject(doc, "source", jseq ? "mqtt" : "timer");
     cJSON_AddStringToObject(doc, "rule", a->rule);
     cJSON_AddStringToObject(doc, "severity", rule_severity_name(a->severity));
     cJSON_AddStringToObject(doc, "chain", a->chain);
@@ -271,6 +262,22 @@ int store_alert_open(struct anxind *d, const struct alert *a, const char *event,
         cJSON_AddItemToArray(arr, o);
     }
     return queue_doc(d, "anxin_alert_open", doc, jseq, on_alert_stored);
+}
+
+int store_alert_clear(struct anxind *d, const struct alert *a, const struct eng_event *ev,
+                      uint64_t jseq)
+{
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc)
+        return ANX_ENOMEM;
+    jsonu_add_int(doc, "id", a->id);
+    jsonu_add_int(doc, "at", ev->at_ms);
+    cJSON_AddStringToObject(doc, "device", ev->device->id);
+    cJSON_AddStringToObject(doc, "node", d->cfg->node);
+    add_why(doc, ev);
+    if (jseq)
+        jsonu_add_int(doc, "seq", (int64_t)jseq);
+    return queue_doc(d, "anxin_alert_clear", doc, jseq, on_write);
 }
 
 int store_alert_repeat(struct anxind *d, const struct alert *a, const char *device_id,
@@ -439,6 +446,7 @@ static void on_reload(void *arg, const PGresult *res)
     }
     strmap_free(&seen);
     d->stats.registry_reloads++;
+    anxind_track_devices(d);
     log_info(&d->log, "registry: reloaded %s: %d elder(s) updated, %zu removed; now %zu elders, "
                       "%zu devices",
              q->all ? "everything" : "changed elders", n, removed, d->reg.elders.len,
@@ -461,7 +469,7 @@ void store_reload_registry(struct anxind *d)
             free(v);
         strmap_free(&d->reload_ids);
         d->reload_all = false;
-        pgc_query(d->pg, registry_select, 0, NULL, on_reload, q, 0);
+        pgc_query(d->pg, regdb_select, 0, NULL, on_reload, q, 0);
         return;
     }
     q->ids = calloc(d->reload_ids.len, sizeof *q->ids);
@@ -489,8 +497,8 @@ void store_reload_registry(struct anxind *d)
         free_reload(q);
         return;
     }
-    char sql[sizeof registry_select + 64];
-    snprintf(sql, sizeof sql, "%s WHERE e.id = ANY($1::text[])", registry_select);
+    char sql[4096];     /* regdb_select is about 1 KiB */
+    snprintf(sql, sizeof sql, "%s WHERE e.id = ANY($1::text[])", regdb_select);
     const char *params[1] = {arr};
     pgc_query(d->pg, sql, 1, params, on_reload, q, 0);
     free(arr);

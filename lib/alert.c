@@ -134,3 +134,15 @@ const char *alert_state_name(enum alert_state s)
     }
     return "unknown";
 }
+
+enum alert_action alert_decide(const struct alert_table *t, const char *elder_id,
+                               const char *rule, bool fire, struct alert **live)
+{
+    struct alert *a = alert_find_live(t, elder_id, rule);
+    *live = a;
+    if (fire)
+        return a ? ALERT_ACT_REPEAT : ALERT_ACT_OPEN;
+    /* Only an open alert clears by itself: once a person acknowledged it,
+     * the person decides how it ends. */
+    return a && a->state == ALERT_OPEN ? ALERT_ACT_CLEAR : ALERT_ACT_NONE;
+}

@@ -80,4 +80,17 @@ void alert_forget(struct alert_table *t, struct alert *a);
 
 const char *alert_state_name(enum alert_state s);
 
+/* What a rule engine event means for the alerts (one rule for the daemon,
+ * test-rules and replay alike). */
+enum alert_action {
+    ALERT_ACT_NONE,     /* a clear for a rule with no live alert */
+    ALERT_ACT_OPEN,     /* a firing with no live alert for the elder and rule */
+    ALERT_ACT_REPEAT,   /* a firing while one is live: counted on it */
+    ALERT_ACT_CLEAR,    /* the condition went away: the live alert is cleared */
+};
+
+/* Decides; *live receives the live alert for the elder and rule (or NULL). */
+enum alert_action alert_decide(const struct alert_table *t, const char *elder_id,
+                               const char *rule, bool fire, struct alert **live);
+
 #endif

@@ -38,7 +38,7 @@ enum {
 };
 enum { K_DB_CONNINFO, K_DB_PASSWORD_FILE, K_DB_PASSWORD_ENV };
 enum { K_HTTP_LISTEN };
-enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE };
+enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE, K_JRNL_KEEP };
 enum { K_PATHS_RULES, K_PATHS_TEMPLATES };
 enum {
     K_PROV_TYPE, K_PROV_URL, K_PROV_TOKEN_FILE, K_PROV_TOKEN_ENV, K_PROV_TIMEOUT,
@@ -54,7 +54,7 @@ static const char *const mqtt_keys[] = {
 };
 static const char *const database_keys[] = {"conninfo", "password_file", "password_env", NULL};
 static const char *const http_keys[] = {"listen", NULL};
-static const char *const journal_keys[] = {"dir", "fsync", "segment_size", NULL};
+static const char *const journal_keys[] = {"dir", "fsync", "segment_size", "keep", NULL};
 static const char *const paths_keys[] = {"rules", "templates", NULL};
 static const char *const provider_keys[] = {
     "type", "url", "token_file", "token_env", "timeout", "max_attempts", "backoff",
@@ -864,6 +864,9 @@ static void set_key(struct parser *p, int key, const char *v)
                 c->journal_fsync = CFG_FSYNC_ALWAYS;
             else
                 ERR(p, p->line, "fsync: expected none or always, got %s", quote(q, v));
+        } else if (key == K_JRNL_KEEP) {
+            set_duration(p, "keep", &c->journal_keep_ms, v, 0, INT64_C(366) * 86400000,
+                         "0s to 366d", false);
         } else {
             int64_t bytes;
             int r = cfg_parse_size(v, &bytes);

@@ -79,6 +79,8 @@ struct cfg {
     char *journal_dir;                  /* default ANXIN_STATEDIR "/journal" */
     enum cfg_fsync journal_fsync;       /* default none */
     int64_t journal_segment_bytes;      /* default 64M */
+    int64_t journal_keep_ms;            /* keep received telemetry this long for replay;
+                                         * default 0 (only until committed) */
 
     /* [paths] */
     char *rules_dir;                    /* default ANXIN_SYSCONFDIR "/rules.d" */

@@ -73,8 +73,8 @@ const char *notify_event_title(const char *event)
 }
 
 int notify_render_sms(const struct rule *r, const struct alert *a, const struct reg_elder *e,
-                      const char *device_kind, const char *event, int utc_offset_min,
-                      char *out, size_t len)
+                      const char *device_kind, const char *event, const char *value,
+                      int utc_offset_min, char *out, size_t len)
 {
     const char *etitle = notify_event_title(event);
     char when[NOTIFY_TIME_LEN], hm[8], id[24];
@@ -93,6 +93,7 @@ int notify_render_sms(const struct rule *r, const struct alert *a, const struct 
         {"rule.name", r->name},
         {"rule.title", r->title},
         {"event", event ? event : ""},
+        {"value", value ? value : ""},
         {"event.title", etitle ? etitle : event && *event ? event : r->title},
         {"severity", rule_severity_name(r->severity)},
         {"alert.id", id},

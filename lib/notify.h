@@ -44,11 +44,12 @@ size_t notify_first_step(const struct reg_elder *e, size_t *out_idx, size_t max)
  * county's offset from UTC (China: +480), used for {time} and {date}.
  * Fields: elder.id elder.name elder.village elder.township elder.grid
  * device.id device.kind rule.name rule.title event (the name that fired it)
- * event.title (in Chinese; else the event's own name; else the rule's title) severity
+ * event.title (in Chinese; else the event's own name; else the rule's title)
+ * value (the reading that decided, "" if none) severity
  * alert.id ack_code time date. Returns tmpl_render's result. */
 int notify_render_sms(const struct rule *r, const struct alert *a, const struct reg_elder *e,
-                      const char *device_kind, const char *event, int utc_offset_min,
-                      char *out, size_t len);
+                      const char *device_kind, const char *event, const char *value,
+                      int utc_offset_min, char *out, size_t len);
 
 /* The event's name in plain Chinese ("smoke" -> "烟雾"), or NULL if unknown. */
 const char *notify_event_title(const char *event);

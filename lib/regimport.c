@@ -8,6 +8,7 @@
  * elder file costs a few large allocations rather than a few hundred
  * thousand small ones. */
 #include "regimport.h"
+#include "registry.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -1896,4 +1897,85 @@ char *regimp_to_json(const struct regimp_doc *doc)
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Builds one registry elder; NULL on ENOMEM. */
+static struct reg_elder *to_reg_elder(const struct regimp_elder *x)
+{
+    struct reg_elder *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    bool ok = (e->id = strdup(x->id)) && (e->name = strdup(x->name));
+    e->township = dup_opt(x->township);
+    e->village = dup_opt(x->village);
+    e->grid = dup_opt(x->grid);
+    ok = ok && (!x->township || e->township) && (!x->village || e->village) &&
+         (!x->grid || e->grid);
+    e->categories = (uint16_t)x->categories;    /* same bit order as registry.h */
+    e->consent = x->consent;
+    e->risk = REG_RISK_MEDIUM;
+    if (x->has_care_plan) {
+        const struct regimp_care_plan *cp = &x->care_plan;
+        if (cp->risk && strcmp(cp->risk, "low") == 0)
+            e->risk = REG_RISK_LOW;
+        else if (cp->risk && strcmp(cp->risk, "high") == 0)
+            e->risk = REG_RISK_HIGH;
+        e->chain = dup_opt(cp->chain);
+        ok = ok && (!cp->chain || e->chain);
+        if (cp->n_params) {
+            e->params = calloc(cp->n_params, sizeof *e->params);
+            ok = ok && e->params;
+            for (size_t i = 0; ok && i < cp->n_params; i++) {
+                ok = (e->params[i].name = strdup(cp->params[i].name)) != NULL;
+                e->params[i].value = cp->params[i].value;
+                e->n_params += ok;
+            }
+        }
+    }
+    if (ok && x->n_contacts) {
+        e->contacts = calloc(x->n_contacts, sizeof *e->contacts);
+        ok = e->contacts != NULL;
+        for (size_t i = 0; ok && i < x->n_contacts; i++) {
+            struct reg_contact *c = &e->contacts[i];
+            const struct regimp_contact *xc = &x->contacts[i];
+            ok = (c->name = strdup(xc->name)) && (c->phone = strdup(xc->phone));
+            c->id = (int64_t)i + 1;
+            c->role = (uint8_t)reg_role_parse(xc->role);
+            c->priority = (uint8_t)xc->priority;
+            c->channels = (uint8_t)((xc->channels & REGIMP_CH_SMS ? REG_CHANNEL_SMS : 0) |
+                                    (xc->channels & REGIMP_CH_VOICE ? REG_CHANNEL_VOICE : 0));
+            e->n_contacts += ok;
+        }
+    }
+    if (ok && x->n_devices) {
+        e->devices = calloc(x->n_devices, sizeof *e->devices);
+        ok = e->devices != NULL;
+        for (size_t i = 0; ok && i < x->n_devices; i++) {
+            struct reg_device *d = &e->devices[i];
+            ok = (d->id = strdup(x->devices[i].id)) && (d->kind = strdup(x->devices[i].kind));
+            d->heartbeat_s = (uint32_t)x->devices[i].heartbeat_s;
+            d->elder = e;
+            e->n_devices += ok;
+        }
+    }
+    if (!ok) {
+        reg_elder_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+int regimp_to_registry(const struct regimp_doc *doc, struct registry *reg)
+{
+    for (size_t i = 0; i < doc->n_elders; i++) {
+        struct reg_elder *e = to_reg_elder(&doc->elders[i]);
+        if (!e || reg_put(reg, e) != 0)
+            return ANX_ENOMEM;
+    }
+    return 0;
 }

@@ -132,6 +132,14 @@ int regimp_parse(const char *filename, const char *text, size_t len,
 char *regimp_to_json(const struct regimp_doc *doc);
 
 void regimp_doc_free(struct regimp_doc *doc);
+
+struct registry;
+
+/* Puts every elder of the document into an in-memory registry (registry.h),
+ * as the daemon would hold them after the import; contact ids are the
+ * contacts' positions (1, 2, ...). For tools that run rules without a
+ * database (test-rules, replay). Returns 0 or ANX_ENOMEM. */
+int regimp_to_registry(const struct regimp_doc *doc, struct registry *reg);
 void regimp_errors_free(struct regimp_errors *errs);
 
 /* Contract names: category bit index 0..5, and channel bits. */

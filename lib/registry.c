@@ -165,6 +165,9 @@ static int parse_devices(struct reg_elder *e, const cJSON *arr, char *err, size_
         const cJSON *hb = cJSON_GetObjectItemCaseSensitive(d, "heartbeat_s");
         dev->heartbeat_s = cJSON_IsNumber(hb) && hb->valuedouble >= 1 ? (uint32_t)hb->valuedouble
                                                                        : 300;
+        const cJSON *seen = cJSON_GetObjectItemCaseSensitive(d, "last_seen_ms");
+        if (cJSON_IsNumber(seen) && seen->valuedouble > 0)
+            dev->last_seen_ms = (int64_t)seen->valuedouble;
         dev->elder = e;
     }
     return 0;
@@ -281,7 +284,8 @@ int reg_put(struct registry *r, struct reg_elder *e)
     for (size_t i = 0; i < e->n_devices; i++) {
         struct reg_device *prev = strmap_get(&r->devices, e->devices[i].id);
         if (prev) {
-            e->devices[i].last_seen_ms = prev->last_seen_ms;
+            if (prev->last_seen_ms > e->devices[i].last_seen_ms)
+                e->devices[i].last_seen_ms = prev->last_seen_ms;
             e->devices[i].last_seq = prev->last_seq;
             e->devices[i].has_seq = prev->has_seq;
             e->devices[i].seen_dirty = prev->seen_dirty;

@@ -1,8 +1,139 @@
-/* rule.c - the built-in event rules and their evaluation. */
+/* rule.c - rule sets: creation, lookup, freeing, diagnostics, and the
+ * built-in event rules used before rule files are loaded. */
 #include "rule.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "err.h"
+
+/* The metrics of the telemetry contract (DESIGN.md), known without a
+ * declaration; units are what operators may write after numbers. */
+static const struct rule_metric contract_metrics[] = {
+    {"hr.bpm", RULE_METRIC_NUMBER, "bpm"},
+    {"spo2.pct", RULE_METRIC_NUMBER, "%"},
+    {"bp.sys", RULE_METRIC_NUMBER, "mmHg"},
+    {"bp.dia", RULE_METRIC_NUMBER, "mmHg"},
+    {"temp.c", RULE_METRIC_NUMBER, "C"},
+    {"water.flow_l", RULE_METRIC_NUMBER, "L"},
+    {"water.total_l", RULE_METRIC_NUMBER, "L"},
+    {"power.w", RULE_METRIC_NUMBER, "W"},
+    {"power.kwh", RULE_METRIC_NUMBER, "kWh"},
+    {"door.open", RULE_METRIC_BOOL, ""},
+    {"motion.active", RULE_METRIC_BOOL, ""},
+    {"room.bathroom", RULE_METRIC_BOOL, ""},
+    {"battery.pct", RULE_METRIC_NUMBER, "%"},
+    {"gps.lat", RULE_METRIC_NUMBER, ""},
+    {"gps.lon", RULE_METRIC_NUMBER, ""},
+};
+
+struct rule_set *rule_set_new(void)
+{
+    struct rule_set *rs = calloc(1, sizeof *rs);
+    size_t n = sizeof contract_metrics / sizeof contract_metrics[0];
+    if (!rs)
+        return NULL;
+    rs->metrics = malloc(n * sizeof *rs->metrics);
+    if (!rs->metrics) {
+        free(rs);
+        return NULL;
+    }
+    memcpy(rs->metrics, contract_metrics, sizeof contract_metrics);
+    rs->n_metrics = rs->cap_metrics = n;
+    return rs;
+}
+
+static void free_cond(struct rule_cond *c)
+{
+    if (!c)
+        return;
+    free_cond(c->a);
+    free_cond(c->b);
+    free(c);
+}
+
+void rule_set_free(struct rule_set *rs)
+{
+    if (!rs)
+        return;
+    for (size_t i = 0; i < rs->n_rules; i++) {
+        struct rule *r = &rs->rules[i];
+        free_cond(r->when);
+        free_cond(r->clear);
+        for (size_t k = 0; k < r->scope.n_townships; k++)
+            free(r->scope.townships[k]);
+        for (size_t k = 0; k < r->scope.n_villages; k++)
+            free(r->scope.villages[k]);
+    }
+    free(rs->rules);
+    for (size_t i = 0; i < rs->n_chains; i++)
+        free(rs->chains[i].steps);
+    free(rs->chains);
+    free(rs->metrics);
+    free(rs->kinds);
+    free(rs);
+}
+
+const struct rule *rule_find(const struct rule_set *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->n_rules; i++)
+        if (strcmp(rs->rules[i].name, name) == 0)
+            return &rs->rules[i];
+    return NULL;
+}
+
+const struct rule_chain *rule_find_chain(const struct rule_set *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->n_chains; i++)
+        if (strcmp(rs->chains[i].name, name) == 0)
+            return &rs->chains[i];
+    return NULL;
+}
+
+const struct rule_metric *rule_find_metric(const struct rule_set *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->n_metrics; i++)
+        if (strcmp(rs->metrics[i].name, name) == 0)
+            return &rs->metrics[i];
+    return NULL;
+}
+
+static const char *const severity_names[] = {"low", "medium", "high", "critical"};
+
+const char *rule_severity_name(enum rule_severity s)
+{
+    return (unsigned)s < 4 ? severity_names[s] : "unknown";
+}
+
+int rule_severity_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, severity_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void rule_diags_free(struct rule_diags *d)
+{
+    free(d->items);
+    d->items = NULL;
+    d->n = d->cap = d->n_errors = 0;
+}
+
+void rule_diag_format(const struct rule_diag *d, char *buf, size_t len)
+{
+    const char *kind = d->warning ? "warning" : "error";
+    if (d->line <= 0)
+        snprintf(buf, len, "%s: %s: %s", d->file, kind, d->msg);
+    else if (d->col <= 0)
+        snprintf(buf, len, "%s:%d: %s: %s", d->file, d->line, kind, d->msg);
+    else
+        snprintf(buf, len, "%s:%d:%d: %s: %s", d->file, d->line, d->col, kind, d->msg);
+}
+
+/* ---- the built-in event rules ------------------------------------------ */
 
 struct builtin {
     const char *name, *title;
@@ -29,43 +160,27 @@ static const struct builtin builtins[] = {
 struct rule_set *rule_set_builtin(void)
 {
     size_t n = sizeof builtins / sizeof builtins[0];
-    struct rule_set *rs = calloc(1, sizeof *rs);
+    struct rule_set *rs = rule_set_new();
     if (!rs)
         return NULL;
     rs->rules = calloc(n, sizeof *rs->rules);
     if (!rs->rules) {
-        free(rs);
+        rule_set_free(rs);
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         struct rule *r = &rs->rules[i];
         const struct builtin *b = &builtins[i];
-        strncpy(r->name, b->name, RULE_NAME_MAX);
-        strncpy(r->title, b->title, sizeof r->title - 1);
+        snprintf(r->name, sizeof r->name, "%s", b->name);
+        snprintf(r->title, sizeof r->title, "%s", b->title);
         for (size_t k = 0; k < 4 && b->events[k]; k++)
-            strncpy(r->events[r->n_events++], b->events[k], TLM_MAX_NAME);
+            snprintf(r->events[r->n_events++], TLM_MAX_NAME + 1, "%s", b->events[k]);
         r->severity = b->sev;
-        strncpy(r->chain, b->chain, RULE_NAME_MAX);
-        strncpy(r->sms_template, b->sms, sizeof r->sms_template - 1);
+        snprintf(r->chain, sizeof r->chain, "%s", b->chain);
+        snprintf(r->sms_template, sizeof r->sms_template, "%s", b->sms);
     }
-    rs->n = n;
+    rs->n_rules = rs->cap_rules = n;
     return rs;
-}
-
-void rule_set_free(struct rule_set *rs)
-{
-    if (!rs)
-        return;
-    free(rs->rules);
-    free(rs);
-}
-
-const struct rule *rule_find(const struct rule_set *rs, const char *name)
-{
-    for (size_t i = 0; i < rs->n; i++)
-        if (strcmp(rs->rules[i].name, name) == 0)
-            return &rs->rules[i];
-    return NULL;
 }
 
 size_t rule_match(const struct rule_set *rs, const struct tlm_msg *m,
@@ -74,7 +189,7 @@ size_t rule_match(const struct rule_set *rs, const struct tlm_msg *m,
     size_t n = 0;
     if (m->n_events == 0)
         return 0;
-    for (size_t i = 0; i < rs->n && n < max; i++) {
+    for (size_t i = 0; i < rs->n_rules && n < max; i++) {
         const struct rule *r = &rs->rules[i];
         for (size_t k = 0; k < r->n_events; k++) {
             if (tlm_has_event(m, r->events[k])) {
@@ -87,15 +202,4 @@ size_t rule_match(const struct rule_set *rs, const struct tlm_msg *m,
         }
     }
     return n;
-}
-
-const char *rule_severity_name(enum rule_severity s)
-{
-    switch (s) {
-    case RULE_SEV_LOW: return "low";
-    case RULE_SEV_MEDIUM: return "medium";
-    case RULE_SEV_HIGH: return "high";
-    case RULE_SEV_CRITICAL: return "critical";
-    }
-    return "unknown";
 }

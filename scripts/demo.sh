@@ -49,6 +49,8 @@ conninfo = host=127.0.0.1 port=$pg_port user=postgres dbname=anxin
 listen = 127.0.0.1:$http_port
 [journal]
 dir = $run/journal
+[paths]
+rules = $root/conf/rules.d
 [provider "console"]
 type = console
 output = $run/messages.txt

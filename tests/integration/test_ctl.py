@@ -16,18 +16,20 @@ class Check(unittest.TestCase):
         secret = os.path.join(h.RUN, "db.secret")
         with open(secret, "w") as f:
             f.write("s3cret\n")
+        text = text.replace("/etc/anxin/db.secret", secret).replace(
+            "#rules = /etc/anxin/rules.d", "rules = " + os.path.join(h.ROOT, "conf", "rules.d"))
         conf = os.path.join(h.RUN, "check-ok.conf")
         with open(conf, "w") as f:
-            f.write(text.replace("/etc/anxin/db.secret", secret))
+            f.write(text)
         r = h.ctl("postgres", "check", conf)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("OK", r.stdout)
+        self.assertIn("check-ok.conf: OK", r.stdout)
+        self.assertRegex(r.stdout, r"rules\.d: OK \(9 rule\(s\), 3 chain\(s\)")
         self.assertNotIn("s3cret", r.stdout + r.stderr)
 
         bad = os.path.join(h.RUN, "check-bad.conf")
         with open(bad, "w") as f:
-            f.write(text.replace("/etc/anxin/db.secret", secret)
-                    .replace("[http]", "[http]\nlisten_on = 1\n", 1))
+            f.write(text.replace("[http]", "[http]\nlisten_on = 1\n", 1))
         r = h.ctl("postgres", "check", bad)
         self.assertEqual(r.returncode, 1)
         line = [i for i, l in enumerate(open(bad).read().splitlines(), 1) if l == "listen_on = 1"]

@@ -102,40 +102,49 @@ class TempDirCase(unittest.TestCase):
         return d
 
 
+# The repository's migrations: the tests below hold whatever their number.
+MIGRATIONS = sorted(os.path.basename(f) for f in glob.glob(os.path.join(SQL_DIR, "*.sql")))
+LATEST = max(int(f[:3]) for f in MIGRATIONS)
+NEXT = "%03d" % (LATEST + 1)
+AFTER_NEXT = "%03d" % (LATEST + 2)
+
+
 class MigrateTest(TempDirCase):
     def test_empty_database_then_up_to_date(self):
         db = fresh_db("mig", migrate=False)
         r = ctl(db, "migrate", "--check")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("database schema is version 0 (no migrations applied) but this anxind "
-                      "needs version 1: run `anxinctl migrate`", r.stderr)
+                      "needs version %d: run `anxinctl migrate`" % LATEST, r.stderr)
 
         r = ctl(db, "migrate", "--status")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("database schema version 0", r.stdout)
         self.assertRegex(r.stdout, r"001 001_init\.sql +pending")
-        self.assertIn("0 applied, 1 pending", r.stdout)
+        self.assertIn("0 applied, %d pending" % LATEST, r.stdout)
         # --status looks, it does not create schema_migrations.
         self.assertEqual(psql(db, "SELECT to_regclass('schema_migrations') IS NULL"), [["t"]])
 
         r = ctl(db, "migrate")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("applied 001_init.sql", r.stdout)
-        self.assertIn("schema is now version 1", r.stdout)
-        self.assertEqual(psql(db, "SELECT version, name FROM schema_migrations"), [["1", "init"]])
+        for f in MIGRATIONS:
+            self.assertIn("applied %s" % f, r.stdout)
+        self.assertIn("schema is now version %d" % LATEST, r.stdout)
+        self.assertEqual(psql(db, "SELECT version, name FROM schema_migrations ORDER BY 1"),
+                         [[str(int(f[:3])), f[4:-4]] for f in MIGRATIONS])
         self.assertEqual(count(db, "elders"), 0)
 
         r = ctl(db, "migrate")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.strip(), "schema is up to date (version 1)")
-        self.assertEqual(count(db, "schema_migrations"), 1)
+        self.assertEqual(r.stdout.strip(), "schema is up to date (version %d)" % LATEST)
+        self.assertEqual(count(db, "schema_migrations"), LATEST)
 
         r = ctl(db, "migrate", "--check")
         self.assertEqual(r.returncode, 0, r.stderr)
         r = ctl(db, "migrate", "--status")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"001 001_init\.sql +applied \d{4}-\d\d-\d\d")
-        self.assertIn("1 applied, 0 pending", r.stdout)
+        self.assertIn("%d applied, 0 pending" % LATEST, r.stdout)
 
     def test_schema_version_is_highest_migration(self):
         """ANXIN_SCHEMA_VERSION (daemon/schema.h) must follow sql/."""
@@ -151,48 +160,53 @@ class MigrateTest(TempDirCase):
             self.assertIn("#define ANXIN_SCHEMA_VERSION %d\n" % highest, f.read())
 
     def test_broken_migration_rolls_back(self):
-        d = self.sql_dir_with({"002_bad.sql": "CREATE TABLE half_done (a int);\n"
-                                              "-- a typo on the next line\n"
-                                              "CRATE TABLE oops (a int);\n"})
+        bad = NEXT + "_bad.sql"
+        d = self.sql_dir_with({bad: "CREATE TABLE half_done (a int);\n"
+                                    "-- a typo on the next line\n"
+                                    "CRATE TABLE oops (a int);\n"})
         db = fresh_db("mig", migrate=False)
         r = ctl_sql_dir(db, d, "migrate")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("applied 001_init.sql", r.stdout)   # 001 is committed on its own
-        self.assertIn("migration 002_bad.sql failed and was rolled back; the schema stays at "
-                      "version 1", r.stderr)
-        self.assertIn(os.path.join(d, "002_bad.sql") + ":3:1: ERROR:", r.stderr)
+        self.assertIn("applied 001_init.sql", r.stdout)   # each is committed on its own
+        self.assertIn("migration %s failed and was rolled back; the schema stays at "
+                      "version %d" % (bad, LATEST), r.stderr)
+        self.assertIn(os.path.join(d, bad) + ":3:1: ERROR:", r.stderr)
         self.assertIn('syntax error at or near "CRATE"', r.stderr)
         self.assertIn("LINE 3: CRATE TABLE oops", r.stderr)
         self.assertEqual(psql(db, "SELECT to_regclass('half_done') IS NULL"), [["t"]])
-        self.assertEqual(psql(db, "SELECT max(version) FROM schema_migrations"), [["1"]])
+        self.assertEqual(psql(db, "SELECT max(version) FROM schema_migrations"),
+                         [[str(LATEST)]])
 
         # Fixed, it applies; the repository's own sql/ then finds the database newer.
-        with open(os.path.join(d, "002_bad.sql"), "w") as f:
+        with open(os.path.join(d, bad), "w") as f:
             f.write("CREATE TABLE half_done (a int);\n")
         r = ctl_sql_dir(db, d, "migrate")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("applied 002_bad.sql", r.stdout)
+        self.assertIn("applied %s" % bad, r.stdout)
         r = ctl(db, "migrate", "--check")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("database schema version 2 is newer than this anxind (1): upgrade anxind",
-                      r.stderr)
+        self.assertIn("database schema version %d is newer than this anxind (%d): upgrade anxind"
+                      % (LATEST + 1, LATEST), r.stderr)
         r = ctl(db, "migrate")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("database schema version 2 is newer than the migrations in", r.stderr)
+        self.assertIn("database schema version %d is newer than the migrations in"
+                      % (LATEST + 1), r.stderr)
 
     def test_pending_migration(self):
-        d = self.sql_dir_with({"002_more.sql": "CREATE TABLE more (a int);\n"})
+        more = NEXT + "_more.sql"
+        d = self.sql_dir_with({more: "CREATE TABLE more (a int);\n"})
         db = fresh_db("mig")
         r = ctl_sql_dir(db, d, "migrate", "--status")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"001 001_init\.sql +applied")
-        self.assertRegex(r.stdout, r"002 002_more\.sql +pending")
-        self.assertIn("1 applied, 1 pending: run `anxinctl migrate`", r.stdout)
+        self.assertRegex(r.stdout, r"%s %s +pending" % (NEXT, re.escape(more)))
+        self.assertIn("%d applied, 1 pending: run `anxinctl migrate`" % LATEST, r.stdout)
         r = ctl_sql_dir(db, d, "migrate")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, "applied 002_more.sql\nschema is now version 2\n")
+        self.assertEqual(r.stdout, "applied %s\nschema is now version %d\n" % (more, LATEST + 1))
         self.assertEqual(psql(db, "SELECT version, name FROM schema_migrations ORDER BY 1"),
-                         [["1", "init"], ["2", "more"]])
+                         [[str(int(f[:3])), f[4:-4]] for f in MIGRATIONS] +
+                         [[str(LATEST + 1), "more"]])
 
     def test_renamed_or_missing_files(self):
         db = fresh_db("mig")
@@ -204,11 +218,12 @@ class MigrateTest(TempDirCase):
         self.assertIn('migration 001 is recorded in the database as "init" but %s has '
                       '001_setup.sql' % d, r.stderr)
 
-        d = self.sql_dir_with({"003_later.sql": "SELECT 1;\n"})
+        later = AFTER_NEXT + "_later.sql"
+        d = self.sql_dir_with({later: "SELECT 1;\n"})
         r = ctl_sql_dir(db, d, "migrate")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("migration 002 is missing (between 001_init.sql and 003_later.sql)",
-                      r.stderr)
+        self.assertIn("migration %s is missing (between %s and %s)"
+                      % (NEXT, MIGRATIONS[-1], later), r.stderr)
 
         d = self.sql_dir_with({"2_bad_name.sql": "SELECT 1;\n"})
         r = ctl_sql_dir(db, d, "migrate")
@@ -227,7 +242,7 @@ class MigrateTest(TempDirCase):
         for p, (out, err) in zip(procs, outs):
             self.assertEqual(p.returncode, 0, err)
         self.assertEqual(sum("applied 001_init.sql" in out for out, _ in outs), 1, outs)
-        self.assertEqual(count(db, "schema_migrations"), 1)
+        self.assertEqual(count(db, "schema_migrations"), LATEST)
 
     def test_cannot_connect(self):
         r = subprocess.run([anxinctl_path(), "--db", "host=127.0.0.1 port=1 connect_timeout=2",

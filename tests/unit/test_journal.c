@@ -79,7 +79,7 @@ static int teardown(void **state)
 
 static struct jrnl *open_j(struct fx *f, int64_t segment_bytes, bool fsync_always)
 {
-    struct jrnl_options opt = { f->dir, segment_bytes, fsync_always };
+    struct jrnl_options opt = { f->dir, segment_bytes, fsync_always, 0 };
     int rc;
 
     jrnl_close(f->j);
@@ -735,7 +735,7 @@ static void test_bad_arguments(void **state)
 static void test_open_errors(void **state)
 {
     struct fx *f = *state;
-    struct jrnl_options opt = { f->dir, 64 << 20, false };
+    struct jrnl_options opt = { f->dir, 64 << 20, false, 0 };
     struct jrnl *j2 = (struct jrnl *)1;
     char path[256], want[400];
     int fd;
@@ -863,7 +863,7 @@ struct shared {
 
 static void child_writer(const char *dir, struct shared *sh, int ready_fd, bool checkpoints)
 {
-    struct jrnl_options opt = { dir, 8192, false };
+    struct jrnl_options opt = { dir, 8192, false, 0 };
     struct jrnl *j = NULL;
     char err[256];
     int n = 0;

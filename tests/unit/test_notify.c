@@ -40,7 +40,7 @@ static void test_builtin_rules(void **state)
     (void)state;
     struct rule_set *rs = rule_set_builtin();
     assert_non_null(rs);
-    assert_int_equal(rs->n, 3);
+    assert_int_equal(rs->n_rules, 3);
 
     static const char *const names[] = {"sos", "fall", "hazard"};
     for (size_t i = 0; i < 3; i++) {
@@ -255,39 +255,40 @@ static void test_render_sms(void **state)
     char out[512];
 
     struct alert *al = make_alert(&t, "sos", INT64_C(1716986096000));
-    assert_int_equal(notify_render_sms(rule_find(rs, "sos"), al, e, "sos_button", "sos", 480, out,
-                                       sizeof out), 0);
+    assert_int_equal(notify_render_sms(rule_find(rs, "sos"), al, e, "sos_button", "sos", NULL,
+                                       480, out, sizeof out), 0);
     assert_string_equal(out, "【安心】紧急：张桂兰（东湖村）20:34 按下了呼叫按钮。"
                              "请立即联系或上门查看。回复4821确认由您处理。");
 
     /* The offset moves the clock time. */
-    assert_int_equal(notify_render_sms(rule_find(rs, "sos"), al, e, NULL, "sos", 0, out, sizeof out), 0);
+    assert_int_equal(notify_render_sms(rule_find(rs, "sos"), al, e, NULL, "sos", NULL, 0, out,
+                                       sizeof out), 0);
     assert_string_equal(out, "【安心】紧急：张桂兰（东湖村）12:34 按下了呼叫按钮。"
                              "请立即联系或上门查看。回复4821确认由您处理。");
 
     /* Just after local midnight. */
     al->event_ts_ms = INT64_C(1717000200000);
-    assert_int_equal(notify_render_sms(rule_find(rs, "fall"), al, e, NULL, "fall", 480, out,
-                                       sizeof out), 0);
+    assert_int_equal(notify_render_sms(rule_find(rs, "fall"), al, e, NULL, "fall", NULL, 480,
+                                       out, sizeof out), 0);
     assert_string_equal(out, "【安心】紧急：张桂兰（东湖村）00:30 可能跌倒。"
                              "请立即联系或上门查看。回复4821确认由您处理。");
 
     al->event_ts_ms = INT64_C(1716986096000);
     assert_int_equal(notify_render_sms(rule_find(rs, "hazard"), al, e, "smoke_detector", "smoke",
-                                       480, out, sizeof out), 0);
+                                       NULL, 480, out, sizeof out), 0);
     assert_string_equal(out, "【安心】紧急：张桂兰（东湖村）家中20:34 发出烟雾报警。"
                              "请立即联系或上门查看。回复4821确认由您处理。");
 
     /* An event without a Chinese name is named as the device sent it. */
     assert_null(notify_event_title("meteor"));
     assert_string_equal(notify_event_title("water_leak"), "漏水");
-    assert_int_equal(notify_render_sms(rule_find(rs, "hazard"), al, e, NULL, "meteor", 480, out,
-                                       sizeof out), 0);
+    assert_int_equal(notify_render_sms(rule_find(rs, "hazard"), al, e, NULL, "meteor", NULL,
+                                       480, out, sizeof out), 0);
     assert_non_null(strstr(out, "家中20:34 发出meteor报警。"));
 
     /* Too small a buffer: ERANGE, cut on a character boundary. */
     char small[20];
-    assert_int_equal(notify_render_sms(rule_find(rs, "sos"), al, e, NULL, "sos", 480, small,
+    assert_int_equal(notify_render_sms(rule_find(rs, "sos"), al, e, NULL, "sos", NULL, 480, small,
                                        sizeof small), ANX_ERANGE);
     assert_string_equal(small, "【安心】紧急");        /* 18 bytes; "：" would need 22 */
 
@@ -308,18 +309,19 @@ static void test_render_all_fields(void **state)
     struct rule r = *rule_find(rs, "sos");
     snprintf(r.sms_template, sizeof r.sms_template, "%s",
              "{elder.id}|{elder.name}|{elder.village}|{elder.township}|{elder.grid}|"
-             "{device.id}|{device.kind}|{rule.name}|{rule.title}|{event.title}|{severity}|"
+             "{device.id}|{device.kind}|{rule.name}|{rule.title}|{event.title}|{value}|{severity}|"
              "{alert.id}|{ack_code}|{time}|{date}|{elder.phone}");
-    assert_int_equal(notify_render_sms(&r, al, e, "sos_button", "sos", 480, out, sizeof out), 1);
+    assert_int_equal(notify_render_sms(&r, al, e, "sos_button", "sos", "142", 480, out,
+                                       sizeof out), 1);
     assert_string_equal(out, "E0001|张桂兰|东湖村|城关镇|G-03|SOS-0001|sos_button|sos|"
-                             "SOS紧急呼叫|呼叫|critical|1234567|4821|00:30|2024-05-30|"
+                             "SOS紧急呼叫|呼叫|142|critical|1234567|4821|00:30|2024-05-30|"
                              "{elder.phone}");
 
     /* Missing optional elder fields and device kind render empty. */
     struct reg_elder *bare = make_elder("{\"id\":\"E2\",\"name\":\"李\"}");
     snprintf(r.sms_template, sizeof r.sms_template, "%s",
              "[{elder.village}][{elder.township}][{elder.grid}][{device.kind}]{date} {time}");
-    assert_int_equal(notify_render_sms(&r, al, bare, NULL, NULL, 0, out, sizeof out), 0);
+    assert_int_equal(notify_render_sms(&r, al, bare, NULL, NULL, NULL, 0, out, sizeof out), 0);
     assert_string_equal(out, "[][][][]2024-05-29 16:30");
     reg_elder_free(bare);
 

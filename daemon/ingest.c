@@ -1,4 +1,4 @@
-/* engine.c - one message through the alarm path: decode, registry lookup,
+/* ingest.c - one message through the alarm path: decode, registry lookup,
  * duplicate check, rules, alert dedup, first notifications. Runs on the loop
  * and never waits for the database: writes are queued in store.c. */
 #include <inttypes.h>
@@ -9,7 +9,6 @@
 #include "anxind.h"
 #include "mask.h"
 
-#define MAX_HITS 8
 #define MAX_FIRST_STEP 16
 /* A seq this far below the last one means the device restarted its counter. */
 #define SEQ_RESTART_GAP 1000
@@ -62,10 +61,20 @@ static struct notify_msg *make_notification(struct anxind *d, const struct alert
     return n;
 }
 
-static void open_alert(struct anxind *d, const struct reg_elder *e, const struct reg_device *dev,
-                       const struct rule_hit *hit, int64_t event_ts, int64_t now, uint64_t jseq)
+/* The message text of a rule, or a plain default naming the rule. */
+static const char *rule_template(const struct rule *r)
 {
-    const struct rule *r = hit->rule;
+    return r->sms_template[0] ? r->sms_template
+                              : "【安心】{rule.title}：{elder.name}（{elder.village}）{time}。"
+                                "请联系确认。回复{ack_code}确认由您处理。";
+}
+
+static void open_alert(struct anxind *d, const struct eng_event *ev, int64_t event_ts,
+                       uint64_t jseq)
+{
+    const struct rule *r = ev->rule;
+    const struct reg_elder *e = ev->elder;
+    const struct reg_device *dev = ev->device;
     struct alert_open_args args = {
         .id = store_take_id(d, &d->alert_ids),
         .elder_id = e->id,
@@ -75,7 +84,7 @@ static void open_alert(struct anxind *d, const struct reg_elder *e, const struct
         /* The care plan may name its own chain for this elder. */
         .chain = e->chain && *e->chain ? e->chain : r->chain,
         .event_ts_ms = event_ts,
-        .now_ms = now,
+        .now_ms = ev->at_ms,
         .state = ALERT_OPEN,
         .jseq = jseq,
         .code_seed = anxind_random(d),
@@ -87,19 +96,25 @@ static void open_alert(struct anxind *d, const struct reg_elder *e, const struct
     }
     d->stats.alerts_opened++;
 
-    char text[1024];
-    notify_render_sms(r, a, e, dev->kind, hit->event, d->cfg->utc_offset_min, text,
+    char text[1024], value[32] = "";
+    if (ev->has_value)
+        snprintf(value, sizeof value, "%g", ev->value);
+    struct rule shown = *r;
+    snprintf(shown.sms_template, sizeof shown.sms_template, "%s", rule_template(r));
+    notify_render_sms(&shown, a, e, dev->kind, ev->event, value, d->cfg->utc_offset_min, text,
                       sizeof text);
     size_t idx[MAX_FIRST_STEP];
     size_t n = notify_first_step(e, idx, MAX_FIRST_STEP);
     struct notify_msg *notes[MAX_FIRST_STEP];
     size_t made = 0;
     for (size_t i = 0; i < n; i++) {
-        struct notify_msg *m = make_notification(d, a, e, &e->contacts[idx[i]], text, now);
+        struct notify_msg *m = make_notification(d, a, e, &e->contacts[idx[i]], text, ev->at_ms);
         if (m)
             notes[made++] = m;
     }
-    store_alert_open(d, a, hit->event, notes, made, jseq);
+    store_alert_open(d, a, ev, notes, made, jseq);
+    /* The explanation may hold a reading: it goes to the database (the
+     * alert's record), not to the log. */
     log_info(&d->log, "alert %" PRId64 " opened: rule %s (%s) for elder %s, device %s; "
                       "notifying %zu contact(s)",
              a->id, r->name, rule_severity_name(r->severity), e->id, dev->id, made);
@@ -111,26 +126,53 @@ static void open_alert(struct anxind *d, const struct reg_elder *e, const struct
         notifier_send(d->notifier, notes[i], 0);
 }
 
-static void handle_hit(struct anxind *d, const struct reg_elder *e, const struct reg_device *dev,
-                       const struct rule_hit *hit, int64_t event_ts, int64_t now, uint64_t jseq,
-                       bool replay)
+/* Engine events (rules firing and clearing) become alerts. */
+static void on_rule_event(void *arg, const struct eng_event *ev)
 {
-    d->stats.rule_hits++;
-    struct alert *a = alert_find_live(&d->alerts, e->id, hit->rule->name);
-    if (!a) {
-        open_alert(d, e, dev, hit, event_ts, now, jseq);
-        return;
+    struct anxind *d = arg;
+    uint64_t jseq = d->cur_jseq;
+    struct alert *a;
+    enum alert_action act = alert_decide(&d->alerts, ev->elder->id, ev->rule->name,
+                                         ev->kind == ENG_FIRE, &a);
+    if (ev->kind == ENG_FIRE)
+        d->stats.rule_hits++;
+    switch (act) {
+    case ALERT_ACT_OPEN:
+        open_alert(d, ev, d->cur_event_ts ? d->cur_event_ts : ev->at_ms, jseq);
+        break;
+    case ALERT_ACT_REPEAT:
+        /* Replaying a message already counted on this alert changes nothing. */
+        if (d->cur_replay && jseq && jseq <= a->last_jseq)
+            return;
+        alert_repeat(a, ev->at_ms);
+        if (jseq)
+            a->last_jseq = jseq;
+        d->stats.alerts_repeated++;
+        store_alert_repeat(d, a, ev->device->id, ev->event, ev->at_ms, jseq);
+        log_info(&d->log, "alert %" PRId64 ": %s again for elder %s (device %s), %d times now",
+                 a->id, ev->rule->name, ev->elder->id, ev->device->id, a->fire_count);
+        break;
+    case ALERT_ACT_CLEAR:
+        d->stats.alerts_cleared++;
+        store_alert_clear(d, a, ev, jseq);
+        log_info(&d->log, "alert %" PRId64 " cleared: rule %s for elder %s (device %s), the "
+                          "condition went away",
+                 a->id, ev->rule->name, ev->elder->id, ev->device->id);
+        alert_forget(&d->alerts, a);
+        break;
+    case ALERT_ACT_NONE:
+        break;
     }
-    /* Replaying a message already counted on this alert changes nothing. */
-    if (replay && jseq && jseq <= a->last_jseq)
-        return;
-    alert_repeat(a, now);
-    if (jseq)
-        a->last_jseq = jseq;
-    d->stats.alerts_repeated++;
-    store_alert_repeat(d, a, dev->id, hit->event, now, jseq);
-    log_info(&d->log, "alert %" PRId64 ": %s again for elder %s (device %s), %d times now",
-             a->id, hit->rule->name, e->id, dev->id, a->fire_count);
+}
+
+/* Lets the engine catch up with the clock: rules that fire on time without
+ * a message (absence, "for 4h", windows emptying). */
+void ingest_advance(struct anxind *d, int64_t now)
+{
+    d->cur_jseq = 0;
+    d->cur_replay = false;
+    d->cur_event_ts = 0;
+    eng_advance(d->eng, &d->reg, now, on_rule_event, d);
 }
 
 static void process(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
@@ -165,21 +207,24 @@ static void process(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char
         dev->seen_dirty = true;
     }
     d->stats.processed++;
-    const struct reg_elder *e = dev->elder;
-    if (!e->consent) {
+    if (!dev->elder->consent) {
         /* Registered without consent: not monitored (the guidance asks
          * for consent), but the device stays known. */
         d->stats.not_monitored++;
         return;
     }
-    struct rule_hit hits[MAX_HITS];
-    size_t n = rule_match(d->rules, &msg, hits, MAX_HITS);
-    int64_t event_ts = msg.has_ts ? msg.ts_ms : recv_ms;
-    for (size_t i = 0; i < n; i++)
-        handle_hit(d, e, dev, &hits[i], event_ts, recv_ms, jseq, replay);
+    /* Time order: what fell due before this message happens first. */
+    ingest_advance(d, recv_ms);
+    d->cur_jseq = jseq;
+    d->cur_replay = replay;
+    d->cur_event_ts = msg.has_ts ? msg.ts_ms : recv_ms;
+    eng_on_message(d->eng, dev, &msg, recv_ms, on_rule_event, d);
+    d->cur_jseq = 0;
+    d->cur_replay = false;
+    d->cur_event_ts = 0;
 }
 
-void engine_on_message(struct anxind *d, const struct mqttb_msg *m)
+void ingest_message(struct anxind *d, const struct mqttb_msg *m)
 {
     d->stats.received++;
     if (m->too_large)
@@ -191,7 +236,7 @@ void engine_on_message(struct anxind *d, const struct mqttb_msg *m)
         d->processed_jseq = m->jseq;
 }
 
-void engine_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
+void ingest_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
                    size_t topic_len, const char *payload, size_t payload_len)
 {
     d->stats.journal_replayed++;
@@ -199,7 +244,7 @@ void engine_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char 
     d->processed_jseq = jseq;
 }
 
-void engine_on_attempt(void *arg, const struct notify_msg *n, const struct notifier_attempt *a)
+void ingest_on_attempt(void *arg, const struct notify_msg *n, const struct notifier_attempt *a)
 {
     struct anxind *d = arg;
     char masked[MASK_PHONE_MAX];
