@@ -19,7 +19,8 @@ static const struct ctl_command commands[] = {
     {"check", ctl_cmd_check, "check [CONF]             validate the configuration and the rules"},
     {"test-rules", ctl_cmd_test_rules, "test-rules [--rules DIR] FILE...  run rule tests"},
     {"replay", ctl_cmd_replay,
-     "replay [--rules DIR] [--registry FILE] [--summary] FILE.jsonl  rules over recorded telemetry"},
+     "replay [--rules DIR] [--registry FILE] [--summary|--json] FILE.jsonl  "
+     "rules over recorded telemetry"},
     {"export-journal", ctl_cmd_export_journal,
      "export-journal [DIR]     recorded telemetry as JSON lines, for replay"},
     {"reload", ctl_cmd_reload, "reload                   check, then tell anxind to reload"},

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "journal.h"
+#include "jsonu.h"
 #include "notify.h"
 #include "regdb.h"
 #include "regimport.h"
@@ -140,6 +141,7 @@ usage:
 struct replay {
     int utc_offset;
     bool quiet;
+    bool json;
     uint64_t events;
 };
 
@@ -153,7 +155,26 @@ static void on_replay_alert(void *arg, const struct sim_alert_event *e)
     struct replay *r = arg;
     static const char *const what[] = {"", "OPEN", "REPEAT", "CLEAR"};
     r->events++;
-    if (r->quiet || e->action == ALERT_ACT_REPEAT)
+    if (r->quiet)
+        return;
+    if (r->json) {
+        cJSON *o = cJSON_CreateObject();
+        jsonu_add_int(o, "at", e->ev->at_ms);
+        static const char *const acts[] = {"", "open", "repeat", "clear"};
+        cJSON_AddStringToObject(o, "action", acts[e->action]);
+        cJSON_AddStringToObject(o, "rule", e->alert->rule);
+        cJSON_AddStringToObject(o, "elder", e->alert->elder_id);
+        cJSON_AddStringToObject(o, "device", e->ev->device ? e->ev->device->id : "");
+        cJSON_AddStringToObject(o, "severity", rule_severity_name(e->alert->severity));
+        cJSON_AddStringToObject(o, "why", e->ev->why);
+        char *line = cJSON_PrintUnformatted(o);
+        if (line)
+            printf("%s\n", line);
+        free(line);
+        cJSON_Delete(o);
+        return;
+    }
+    if (e->action == ALERT_ACT_REPEAT)
         return;
     char when[NOTIFY_TIME_LEN];
     print_time(e->ev->at_ms, r->utc_offset, when);
@@ -239,16 +260,18 @@ int ctl_cmd_replay(const struct ctl_opts *o, int argc, char **argv)
         {"rules", required_argument, NULL, 'r'},
         {"registry", required_argument, NULL, 'g'},
         {"summary", no_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
     const char *dir_opt = NULL, *registry = NULL;
-    bool summary = false;
+    bool summary = false, json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "r:g:s", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:g:sj", longopts, NULL)) != -1) {
         switch (c) {
         case 'r': dir_opt = optarg; break;
         case 'g': registry = optarg; break;
         case 's': summary = true; break;
+        case 'j': json = true; break;
         default: goto usage;
         }
     }
@@ -273,7 +296,7 @@ int ctl_cmd_replay(const struct ctl_opts *o, int argc, char **argv)
         cfg_free(cfg);
         return rc;
     }
-    struct replay r = {.utc_offset = utc_offset(cfg), .quiet = summary};
+    struct replay r = {.utc_offset = utc_offset(cfg), .quiet = summary, .json = json};
     struct sim *s = NULL;
     char *line = NULL;
     size_t cap = 0, lineno = 0, bad_lines = 0;
@@ -281,7 +304,7 @@ int ctl_cmd_replay(const struct ctl_opts *o, int argc, char **argv)
     int64_t last = INT64_MIN;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!summary)
+    if (!summary && !json)
         printf("%-19s  %-6s %-16s %-8s %-14s %-8s %s\n", "TIME", "ALERT", "RULE", "ELDER",
                "DEVICE", "SEVERITY", "WHY");
     while ((n = getline(&line, &cap, in)) > 0) {
@@ -334,7 +357,7 @@ int ctl_cmd_replay(const struct ctl_opts *o, int argc, char **argv)
     return rc ? rc : bad_lines ? 1 : 0;
 usage:
     fprintf(stderr, "usage: anxinctl replay [--rules DIR] [--registry FILE.json|FILE.csv] "
-                    "[--summary] FILE.jsonl|-\n");
+                    "[--summary | --json] FILE.jsonl|-\n");
     return 2;
 }
 

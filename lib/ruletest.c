@@ -606,8 +606,10 @@ static int run_test(struct test *t, const struct rule_set *rs, int utc_offset,
 {
     /* qsort is not stable; ties are broken by line, which keeps file order
      * for messages of the same line too (they have distinct times). */
-    qsort(t->msgs, t->n_msgs, sizeof *t->msgs, cmp_msg);
-    qsort(t->ex, t->n_ex, sizeof *t->ex, cmp_ex);
+    if (t->n_msgs)
+        qsort(t->msgs, t->n_msgs, sizeof *t->msgs, cmp_msg);
+    if (t->n_ex)
+        qsort(t->ex, t->n_ex, sizeof *t->ex, cmp_ex);
     struct sim *s = sim_new(&t->reg, rs, utc_offset, t->start, on_alert, t);
     if (!s)
         return ANX_ENOMEM;

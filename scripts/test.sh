@@ -23,7 +23,8 @@ total_pass=0; total_fail=0
 add_counts() {   # parse "...: N passed, M failed" from the last line of $1
     local line p f
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
-    p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')
+    f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')
     if [ -z "$line" ]; then p=0; f=1; fi
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 }
@@ -33,6 +34,14 @@ log=$(mktemp)
 for b in build build-asan; do
     [ -d "$b/tests" ] || continue
     scripts/run-unit.sh "$b" | tee "$log"
+    add_counts "$log"
+done
+
+# The default rules' own tests (conf/rules.d/tests), as an operator runs them.
+for b in build build-asan; do
+    [ -x "$b/anxinctl" ] || continue
+    echo "== rule tests with $b"
+    "$b/anxinctl" -q test-rules --rules conf/rules.d conf/rules.d/tests/*.test 2>&1 | tee "$log"
     add_counts "$log"
 done
 

@@ -173,7 +173,7 @@ class Daemon:
     id, so tests do not see each other's messages or sessions."""
 
     def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
-                 provider_extra="", rules=None):
+                 provider_extra="", rules=None, journal_keep=None):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
@@ -209,6 +209,7 @@ conninfo = host=127.0.0.1 port=%(pg)d user=postgres dbname=%(db)s
 listen = 127.0.0.1:%(http)d
 [journal]
 dir = %(dir)s/journal
+%(keep)s
 [paths]
 rules = %(rules)s
 %(provider)s
@@ -216,6 +217,7 @@ rules = %(rules)s
 """ % {"name": self.name, "mq": MQ_PORT, "prefix": self.prefix, "pg": PG_PORT,
        "db": dbname, "http": self.http_port, "dir": self.dir, "provider": provider,
        "rules": rules or os.path.join(ROOT, "conf", "rules.d"),
+       "keep": "keep = %s" % journal_keep if journal_keep else "",
        "extra": extra})
 
     def topic(self, device):
