@@ -16,7 +16,8 @@ struct ctl_command {
 static const struct ctl_command commands[] = {
     {"migrate", ctl_cmd_migrate, "migrate [--status]      apply the schema migrations in order"},
     {"import", ctl_cmd_import, "import [--dry-run] FILE  upsert elders, contacts, devices (.json or .csv)"},
-    {"check", ctl_cmd_check, "check [CONF]             validate the configuration and the rules"},
+    {"check", ctl_cmd_check,
+     "check [CONF] | check --rules DIR  validate the configuration and its rules"},
     {"test-rules", ctl_cmd_test_rules, "test-rules [--rules DIR] FILE...  run rule tests"},
     {"replay", ctl_cmd_replay,
      "replay [--rules DIR] [--registry FILE] [--summary|--json] FILE.jsonl  "

@@ -24,11 +24,39 @@ static int check_secret(const char *where, const struct cfg_secret *s, const cha
     return 0;
 }
 
+/* Prints the diagnostics of a rules directory; returns 1 on errors. */
+static int check_rules(const struct ctl_opts *o, const char *dir)
+{
+    struct rule_diags rd = {0};
+    struct rule_set *rs = rules_load_dir(dir, &rd);
+    size_t rwarn = 0;
+    for (size_t i = 0; i < rd.n; i++) {
+        char line[600];
+        rule_diag_format(&rd.items[i], line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+        rwarn += rd.items[i].warning;
+    }
+    int bad = 0;
+    if (!rs) {
+        fprintf(stderr, "%s: %zu error(s) in the rules: anxind would not start with them, and "
+                        "a reload (SIGHUP) would keep the previous rules\n", dir, rd.n_errors);
+        bad = 1;
+    } else if (!o->quiet) {
+        printf("%s: OK (%zu rule(s), %zu chain(s)%s)\n", dir, rs->n_rules, rs->n_chains,
+               rwarn ? ", see warnings" : "");
+    }
+    rule_diags_free(&rd);
+    rule_set_free(rs);
+    return bad;
+}
+
 int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--rules") == 0)
+        return check_rules(o, argv[2]);     /* only a rules directory */
     const char *path = argc > 1 ? argv[1] : ctl_conf_path(o);
     if (argc > 2) {
-        fprintf(stderr, "usage: anxinctl check [CONF]\n");
+        fprintf(stderr, "usage: anxinctl check [CONF]  |  anxinctl check --rules DIR\n");
         return 2;
     }
     struct cfg_diags diags = {0};
@@ -60,26 +88,7 @@ int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv)
                c->mqtt_n_topics, warnings ? ", see warnings" : "");
 
     /* The rules the daemon would load with this configuration. */
-    struct rule_diags rd = {0};
-    struct rule_set *rs = rules_load_dir(c->rules_dir, &rd);
-    size_t rwarn = 0;
-    for (size_t i = 0; i < rd.n; i++) {
-        char line[600];
-        rule_diag_format(&rd.items[i], line, sizeof line);
-        fprintf(stderr, "%s\n", line);
-        rwarn += rd.items[i].warning;
-    }
-    if (!rs) {
-        fprintf(stderr, "%s: %zu error(s) in the rules: anxind would not start with them, and "
-                        "a reload (SIGHUP) would keep the previous rules\n",
-                c->rules_dir, rd.n_errors);
-        bad = 1;
-    } else if (!o->quiet) {
-        printf("%s: OK (%zu rule(s), %zu chain(s)%s)\n", c->rules_dir, rs->n_rules,
-               rs->n_chains, rwarn ? ", see warnings" : "");
-    }
-    rule_diags_free(&rd);
-    rule_set_free(rs);
+    bad |= check_rules(o, c->rules_dir);
     cfg_free(c);
     return bad ? 1 : 0;
 }

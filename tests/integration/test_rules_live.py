@@ -165,6 +165,22 @@ class LiveRules(unittest.TestCase):
         # 4 s after the reload.
         h.wait_for(lambda: alerts(self.db, "bathroom_long"), timeout=10, what="bathroom_long")
 
+    def test_anxinctl_reload_checks_first_then_signals(self):
+        d = self.start()
+        ctl = [h.anxinctl_path(), "-c", d.conf]
+        with open(os.path.join(self.rules, "broken.rules"), "w") as f:
+            f.write("rule broken {\n    when no.such.metric > 3\n    severity high\n"
+                    "    chain emergency\n}\n")
+        r = subprocess.run(ctl + ["reload"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"broken\.rules:2:\d+: error: unknown metric")
+        self.assertNotIn("SIGHUP", d.log())
+        os.remove(os.path.join(self.rules, "broken.rules"))
+        r = subprocess.run(ctl + ["reload"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("sent SIGHUP to anxind (pid %d)" % d.proc.pid, r.stdout)
+        h.wait_for(lambda: "reload: 4 rules" in d.log(), what="reloaded")
+
     def test_engine_state_survives_a_restart(self):
         d = self.start()
         h.publish(self.pub, d.topic("BATH-1"), {"metrics": {"room.bathroom": True}})

@@ -1,0 +1,137 @@
+"""Every example in docs/rules.md does what the text says: rule snippets
+pass `anxinctl check`, the example test file passes `anxinctl test-rules`,
+the example replay line replays, and the example error message is what
+`anxinctl check` prints."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+import harness as h
+
+DOC = os.path.join(h.ROOT, "docs", "rules.md")
+
+
+def code_blocks(text):
+    """Indented (4 spaces) blocks after a blank line, as (first line number, text)."""
+    blocks, cur, start, prev_blank = [], [], 0, True
+    for i, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("    ") and (cur or prev_blank):
+            if not cur:
+                start = i
+            cur.append(line[4:])
+        elif cur and line.strip() == "":
+            cur.append("")
+        else:
+            if cur:
+                blocks.append((start, "\n".join(cur).strip("\n")))
+            cur = []
+        prev_blank = line.strip() == ""
+    if cur:
+        blocks.append((start, "\n".join(cur).strip("\n")))
+    return blocks
+
+
+def condition_cells(text):
+    """The backticked conditions of the table under "## Conditions"."""
+    sect = text.split("## Conditions", 1)[1].split("\n## ", 1)[0]
+    return [m.group(1) for m in re.finditer(r"^\| `([^`|]+)`(?: / `[^`]+`)? \|", sect, re.M)]
+
+
+STUB_CHAINS = {"emergency", "technical", "welfare_check"}
+
+
+def as_rules(snippet, n):
+    """A snippet made into a complete rule file."""
+    body = snippet
+    if not re.match(r"\s*(#.*\n\s*)*(rule|chain|metric|device)\b", snippet):
+        # A fragment of a rule: the statements of one.
+        body = "rule doc_%d {\n%s\n    severity low\n    chain technical\n}\n" % (
+            n, "\n".join("    " + l for l in snippet.splitlines()))
+    defined = set(re.findall(r"^\s*chain (\w+) \{", body, re.M))
+    for c in STUB_CHAINS - defined:
+        body += "\nchain %s {\n    at 0s notify priority 1 by sms\n}\n" % c
+    if not re.search(r"^\s*device water_meter\b", body, re.M):
+        body += "\ndevice water_meter heartbeat 15m reports water.flow_l\n"
+    return body
+
+
+class DocsRules(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(DOC, encoding="utf-8") as f:
+            cls.text = f.read()
+        cls.blocks = code_blocks(cls.text)
+
+    def check(self, rules_text):
+        d = tempfile.mkdtemp(dir=h.RUN)
+        with open(os.path.join(d, "doc.rules"), "w") as f:
+            f.write(rules_text)
+        return subprocess.run([h.anxinctl_path(), "check", "--rules", d], capture_output=True,
+                              text=True)
+
+    def test_every_rule_example_passes_check(self):
+        snippets = [(ln, b) for ln, b in self.blocks
+                    if re.search(r"^\s*(rule|chain|metric|device|when|clear when)\b", b, re.M)
+                    and not b.lstrip().startswith(("anxinctl", "$", "test ", "#", "start"))
+                    or re.match(r"\s*#.*\n\s*rule ", b)]
+        self.assertGreaterEqual(len(snippets), 5, "examples found in docs/rules.md")
+        for n, (ln, b) in enumerate(snippets):
+            r = self.check(as_rules(b, n))
+            self.assertEqual(r.returncode, 0, "docs/rules.md:%d:\n%s\n%s" % (ln, b, r.stderr))
+
+    def test_every_condition_in_the_table_parses(self):
+        conds = condition_cells(self.text)
+        self.assertGreaterEqual(len(conds), 6, conds)
+        for n, c in enumerate(conds):
+            r = self.check(as_rules("when " + c, n))
+            self.assertEqual(r.returncode, 0, "condition `%s`:\n%s" % (c, r.stderr))
+
+    def test_the_error_example_is_what_check_prints(self):
+        line = [b for _, b in self.blocks if ": error: unknown metric" in b][0]
+        m = re.match(r"(\S+?):(\d+):(\d+): error: (.*)", line)
+        self.assertIsNotNone(m, line)
+        # Put "water.flow" at that line and column of a file with that name.
+        path, row, col = m.group(1), int(m.group(2)), int(m.group(3))
+        d = os.path.join(tempfile.mkdtemp(dir=h.RUN), os.path.dirname(path))
+        os.makedirs(d)
+        lines = ["# padding"] * (row - 2) + ["rule water_doc {"]
+        lines.append(" " * (col - 1 - len("when sum(")) + "when sum(water.flow) over 12h < 10 L")
+        lines += ["    severity high", "    chain technical", "}",
+                  "chain technical {", "    at 0s notify priority 1 by sms", "}"]
+        with open(os.path.join(d, os.path.basename(path)), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        r = subprocess.run([h.anxinctl_path(), "check", "--rules", d], capture_output=True,
+                           text=True, cwd=os.path.dirname(os.path.dirname(d)))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(m.group(4), r.stderr)
+        self.assertRegex(r.stderr, r"water\.rules:%d:%d: error: " % (row, col))
+
+    def test_the_example_test_file_passes(self):
+        tests = [b for _, b in self.blocks if re.search(r'^test "', b, re.M)]
+        self.assertTrue(tests)
+        for b in tests:
+            path = os.path.join(tempfile.mkdtemp(dir=h.RUN), "doc.test")
+            with open(path, "w") as f:
+                f.write(b + "\n")
+            r = subprocess.run([h.anxinctl_path(), "test-rules", "--rules",
+                                os.path.join(h.ROOT, "conf", "rules.d"), path],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, b + "\n" + r.stdout + r.stderr)
+            self.assertRegex(r.stdout, r"[1-9]\d* passed, 0 failed")
+
+    def test_the_example_replay_line_replays(self):
+        line = [b for _, b in self.blocks if b.startswith('{"topic"')][0]
+        json.loads(line)
+        reg = os.path.join(h.ROOT, "conf", "examples", "registry.json")
+        r = subprocess.run([h.anxinctl_path(), "replay", "--rules",
+                            os.path.join(h.ROOT, "conf", "rules.d"), "--registry", reg, "--json",
+                            "-"], input=line + "\n", capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("replay: 1 messages (0 rejected, 0 from unknown devices", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
