@@ -35,9 +35,10 @@ def registry(n):
             "categories": ["living_alone"], "village": "东关村",
             "contacts": [{"name": "家属", "phone": "+86139%08d" % i, "role": "family",
                           "priority": 1}],
-            "devices": [{"id": "RS-%06d" % i, "kind": "sos_button", "heartbeat_s": 300},
-                        {"id": "RW-%06d" % i, "kind": "water_meter", "heartbeat_s": 900},
-                        {"id": "RH-%06d" % i, "kind": "wearable", "heartbeat_s": 60}]})
+            # Each device reports about every 45 virtual minutes here.
+            "devices": [{"id": "RS-%06d" % i, "kind": "sos_button", "heartbeat_s": 3600},
+                        {"id": "RW-%06d" % i, "kind": "water_meter", "heartbeat_s": 3600},
+                        {"id": "RH-%06d" % i, "kind": "wearable", "heartbeat_s": 3600}]})
     return {"elders": elders}
 
 
