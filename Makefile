@@ -97,7 +97,7 @@ deps:
 
 test:
 	@scripts/deps.sh
-	@$(MAKE) --no-print-directory all asan >/dev/null
+	@$(MAKE) --no-print-directory all asan fuzz >/dev/null
 	@scripts/test.sh
 
 test-asan:

@@ -45,6 +45,22 @@ for b in build build-asan; do
     add_counts "$log"
 done
 
+# A short fuzzing run of the rule parser (the long ones are done by hand:
+# build-fuzz/rule_parse_fuzz -dict=fuzz/rule_parse.dict CORPUS); any crash fails.
+if [ -x build-fuzz/rule_parse_fuzz ]; then
+    echo "== fuzzing the rule parser for ${ANXIN_FUZZ_SECONDS:-20} s"
+    corpus="$run/fuzz-corpus"
+    rm -rf "$corpus"; mkdir -p "$corpus"; cp fuzz/corpus/rule_parse/* "$corpus"/
+    if build-fuzz/rule_parse_fuzz -max_total_time="${ANXIN_FUZZ_SECONDS:-20}" \
+            -dict=fuzz/rule_parse.dict -artifact_prefix="$run/" "$corpus" >"$run/fuzz.log" 2>&1; then
+        echo "fuzz: $(grep -oE 'Done [0-9]+ runs' "$run/fuzz.log" | tail -1); 1 passed, 0 failed" | tee "$log"
+    else
+        tail -30 "$run/fuzz.log"
+        echo "fuzz: crash (see $run/fuzz.log); 0 passed, 1 failed" | tee "$log"
+    fi
+    add_counts "$log"
+fi
+
 cleanup() {
     scripts/services.sh mq-stop "$run" >/dev/null 2>&1
     scripts/services.sh pg-stop "$run" >/dev/null 2>&1
