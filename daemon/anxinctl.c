@@ -26,7 +26,13 @@ static const struct ctl_command commands[] = {
      "export-journal [DIR]     recorded telemetry as JSON lines, for replay"},
     {"reload", ctl_cmd_reload, "reload                   check, then tell anxind to reload"},
     {"alerts", ctl_cmd_alerts, "alerts [--state S]       list alerts (open, acknowledged, resolved, all)"},
-    {"record", ctl_cmd_record, "record ID [--format text|json]  the handling record of one alert"},
+    {"record", ctl_cmd_record, "record ID [--format text|json|csv]  the handling record of one alert"},
+    {"ack", ctl_cmd_ack, "ack ID [--note TEXT]     take responsibility: paging stops"},
+    {"resolve", ctl_cmd_resolve, "resolve ID --outcome X --note TEXT  record how it ended"},
+    {"silence", ctl_cmd_silence, "silence add|list|cancel  hold back alerts (hospital, repairs)"},
+    {"token", ctl_cmd_token,
+     "token create --role viewer|operator|admin --name NAME [--expires 30d] | list | "
+     "revoke NAME  bearer tokens of the HTTP API"},
 };
 
 static void usage(FILE *f)

@@ -202,6 +202,14 @@ void anxind_schedule_reload(struct anxind *d, uint64_t delay_ms)
 static void on_pg_notify(void *arg, const char *channel, const char *payload)
 {
     struct anxind *d = arg;
+    if (strcmp(channel, "anxin_alert") == 0) {
+        escalate_on_alert_notify(d, payload);
+        return;
+    }
+    if (strcmp(channel, "anxin_silences") == 0) {
+        escalate_reload_silences(d);
+        return;
+    }
     if (strcmp(channel, "anxin_registry") != 0)
         return;
     if (payload && *payload && !strmap_get(&d->reload_ids, payload)) {
@@ -227,6 +235,7 @@ static void on_pg_up(void *arg)
     }
     if (!d->alert_ids.spare_next || !d->notification_ids.spare_next)
         store_refill_ids(d);
+    escalate_reload_silences(d);
 }
 
 static void save_checkpoint(struct anxind *d)
@@ -262,6 +271,7 @@ static void on_tick(uv_timer_t *t)
         }
         return;
     }
+    escalate_tick(d);
     if (d->tick_count % 10 == 0)
         store_flush_last_seen(d);
     if (clock_wall_ms() - d->snapshot_ms >= SNAPSHOT_EVERY_MS)
@@ -566,6 +576,8 @@ static int start(struct anxind *d, const char *conf, bool check_only)
         return 1;
     }
     pgc_listen(d->pg, "anxin_registry");
+    pgc_listen(d->pg, "anxin_alert");
+    pgc_listen(d->pg, "anxin_silences");
     pgc_start(d->pg);
     uv_timer_init(d->loop, &d->reload_timer);
     d->reload_timer.data = d;
@@ -656,6 +668,7 @@ static void free_all(struct anxind *d)
     strmap_free(&d->reload_ids);
     eng_free(d->eng);
     rule_set_free(d->rules);
+    free(d->silences);
     cfg_free(d->cfg);
     free(d->conf_path);
     free(d->db_conninfo);

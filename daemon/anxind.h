@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "config.h"
 #include "engine.h"
+#include "escalate.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "journal.h"
@@ -48,6 +49,7 @@ struct anxind_stats {
     uint64_t alerts_opened;
     uint64_t alerts_repeated;
     uint64_t alerts_cleared;
+    uint64_t alerts_silenced;
     uint64_t notifications_created;
     uint64_t notifications_sent;
     uint64_t notifications_failed;
@@ -83,6 +85,9 @@ struct anxind {
     int64_t snapshot_ms;
     struct alert_table alerts;
     struct id_block alert_ids, notification_ids;
+    bool esc_claiming;              /* a claim of due step timers is under way */
+    struct silence *silences;       /* in force or to come; escalate.c */
+    size_t n_silences;
 
     /* Registry changes announced by NOTIFY, reloaded together after a
      * short quiet time. */
@@ -131,7 +136,7 @@ void ingest_on_attempt(void *arg, const struct notify_msg *n, const struct notif
 int store_load(struct anxind *d, PGconn *db);
 int store_resume_notifications(struct anxind *d, PGconn *db);
 int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_event *ev,
-                     struct notify_msg *const *notes, size_t n, uint64_t jseq);
+                     const struct esc_plan *plan, const struct silence *silenced, uint64_t jseq);
 int store_alert_clear(struct anxind *d, const struct alert *a, const struct eng_event *ev,
                       uint64_t jseq);
 int store_alert_repeat(struct anxind *d, const struct alert *a, const char *device_id,

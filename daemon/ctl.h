@@ -36,9 +36,13 @@ int ctl_cmd_import(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_alerts(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_record(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_ack(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_resolve(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_silence(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_test_rules(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_replay(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_export_journal(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_reload(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_token(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

@@ -9,7 +9,6 @@
 #include "anxind.h"
 #include "mask.h"
 
-#define MAX_FIRST_STEP 16
 /* A seq this far below the last one means the device restarted its counter. */
 #define SEQ_RESTART_GAP 1000
 
@@ -35,40 +34,6 @@ static void note_dropped(struct anxind *d, const char *what, const char *device,
                  suppressed ? " [similar lines suppressed]" : "");
 }
 
-static struct notify_msg *make_notification(struct anxind *d, const struct alert *a,
-                                            const struct reg_elder *e,
-                                            const struct reg_contact *c, const char *text,
-                                            int64_t now)
-{
-    struct notify_msg *n = calloc(1, sizeof *n);
-    if (!n || !(n->text = strdup(text))) {
-        free(n);
-        return NULL;
-    }
-    n->id = store_take_id(d, &d->notification_ids);
-    n->alert_id = a->id;
-    n->contact_id = c->id;
-    snprintf(n->elder_id, sizeof n->elder_id, "%s", e->id);
-    snprintf(n->rule, sizeof n->rule, "%s", a->rule);
-    n->severity = a->severity;
-    snprintf(n->contact_name, sizeof n->contact_name, "%s", c->name);
-    n->role = c->role;
-    snprintf(n->to, sizeof n->to, "%s", c->phone);
-    n->channel = NOTIFY_SMS;
-    snprintf(n->ack_code, sizeof n->ack_code, "%s", a->ack_code);
-    n->event_ts_ms = a->event_ts_ms;
-    n->created_ms = now;
-    return n;
-}
-
-/* The message text of a rule, or a plain default naming the rule. */
-static const char *rule_template(const struct rule *r)
-{
-    return r->sms_template[0] ? r->sms_template
-                              : "【安心】{rule.title}：{elder.name}（{elder.village}）{time}。"
-                                "请联系确认。回复{ack_code}确认由您处理。";
-}
-
 static void open_alert(struct anxind *d, const struct eng_event *ev, int64_t event_ts,
                        uint64_t jseq)
 {
@@ -81,8 +46,9 @@ static void open_alert(struct anxind *d, const struct eng_event *ev, int64_t eve
         .device_id = dev->id,
         .rule = r->name,
         .severity = r->severity,
-        /* The care plan may name its own chain for this elder. */
-        .chain = e->chain && *e->chain ? e->chain : r->chain,
+        /* The rule's chain: a care plan's chain must not turn an SOS into a
+         * welfare check (see docs/rules.md, "Chains"). */
+        .chain = r->chain,
         .event_ts_ms = event_ts,
         .now_ms = ev->at_ms,
         .state = ALERT_OPEN,
@@ -96,34 +62,32 @@ static void open_alert(struct anxind *d, const struct eng_event *ev, int64_t eve
     }
     d->stats.alerts_opened++;
 
-    char text[1024], value[32] = "";
+    char value[32] = "";
     if (ev->has_value)
         snprintf(value, sizeof value, "%g", ev->value);
-    struct rule shown = *r;
-    snprintf(shown.sms_template, sizeof shown.sms_template, "%s", rule_template(r));
-    notify_render_sms(&shown, a, e, dev->kind, ev->event, value, d->cfg->utc_offset_min, text,
-                      sizeof text);
-    size_t idx[MAX_FIRST_STEP];
-    size_t n = notify_first_step(e, idx, MAX_FIRST_STEP);
-    struct notify_msg *notes[MAX_FIRST_STEP];
-    size_t made = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct notify_msg *m = make_notification(d, a, e, &e->contacts[idx[i]], text, ev->at_ms);
-        if (m)
-            notes[made++] = m;
+    const struct silence *sil = escalate_silenced(d, e, dev->id, r->name, ev->at_ms);
+    if (sil) {
+        /* Recorded, never paged; not live, so the next firing is recorded too. */
+        store_alert_open(d, a, ev, NULL, sil, jseq);
+        log_info(&d->log, "alert %" PRId64 " silenced: rule %s for elder %s, device %s "
+                          "(silence %" PRId64 ")", a->id, r->name, e->id, dev->id, sil->id);
+        d->stats.alerts_silenced++;
+        alert_forget(&d->alerts, a);
+        return;
     }
-    store_alert_open(d, a, ev, notes, made, jseq);
+    struct esc_plan plan;
+    escalate_plan_open(d, a, e, r, dev->kind, ev->event, value, ev->at_ms, &plan);
+    store_alert_open(d, a, ev, &plan, NULL, jseq);
     /* The explanation may hold a reading: it goes to the database (the
      * alert's record), not to the log. */
-    log_info(&d->log, "alert %" PRId64 " opened: rule %s (%s) for elder %s, device %s; "
-                      "notifying %zu contact(s)",
-             a->id, r->name, rule_severity_name(r->severity), e->id, dev->id, made);
-    if (made == 0)
-        log_warn(&d->log, "alert %" PRId64 ": elder %s has no priority-1 contact taking SMS; "
-                          "nobody was notified", a->id, e->id);
-    d->stats.notifications_created += made;
-    for (size_t i = 0; i < made; i++)
-        notifier_send(d->notifier, notes[i], 0);
+    log_info(&d->log, "alert %" PRId64 " opened: rule %s (%s) for elder %s, device %s; chain "
+                      "%s: %zu notification(s) now%s",
+             a->id, r->name, rule_severity_name(r->severity), e->id, dev->id, a->chain, plan.n,
+             plan.n_console ? ", shown on the console" : "");
+    if (plan.n == 0 && plan.n_console == 0)
+        log_warn(&d->log, "alert %" PRId64 ": nobody was notified at once (elder %s has no "
+                          "contact the chain's first step names)", a->id, e->id);
+    escalate_send(d, &plan);
 }
 
 /* Engine events (rules firing and clearing) become alerts. */

@@ -349,6 +349,21 @@ int notifier_send(struct notifier *nf, struct notify_msg *n, int prior_attempts)
     return 0;
 }
 
+size_t notifier_cancel_alert(struct notifier *nf, int64_t alert_id)
+{
+    size_t n = 0;
+    struct job *j = nf->jobs;
+    while (j) {
+        struct job *next = j->next;
+        if (j->msg->alert_id == alert_id) {
+            finish_job(j);
+            n++;
+        }
+        j = next;
+    }
+    return n;
+}
+
 size_t notifier_pending(const struct notifier *nf)
 {
     return nf->n_jobs;

@@ -59,6 +59,11 @@ void notifier_reconfigure(struct notifier *nf, const struct cfg *cfg,
  * negative ANX_ code (n is freed either way on error). */
 int notifier_send(struct notifier *nf, struct notify_msg *n, int prior_attempts);
 
+/* Drops every unfinished notification of an alert (acknowledged or
+ * resolved): requests in flight are cancelled, retries forgotten. Returns
+ * how many. */
+size_t notifier_cancel_alert(struct notifier *nf, int64_t alert_id);
+
 /* Notifications not yet finished (sending or waiting to retry). */
 size_t notifier_pending(const struct notifier *nf);
 

@@ -101,6 +101,8 @@ int store_load(struct anxind *d, PGconn *db)
     int rc = load_alerts(d, db);
     if (rc)
         return rc;
+    if ((rc = escalate_load_silences(d, db)) != 0)
+        return rc;
 
     r = PQexec(db, "SELECT nextval('alert_ids'), nextval('alert_ids'),"
                    " nextval('notification_ids'), nextval('notification_ids')");
@@ -218,14 +220,11 @@ static void add_why(cJSON *doc, const struct eng_event *ev)
 }
 
 int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_event *ev,
-                     struct notify_msg *const *notes, size_t n, uint64_t jseq)
+                     const struct esc_plan *plan, const struct silence *silenced, uint64_t jseq)
 {
     cJSON *doc = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(doc, "notifications");
-    if (!doc || !arr) {
-        cJSON_Delete(doc);
+    if (!doc)
         return ANX_ENOMEM;
-    }
     jsonu_add_int(doc, "id", a->id);
     cJSON_AddStringToObject(doc, "elder", a->elder_id);
     cJSON_AddStringToObject(doc, "device", a->device_id);
@@ -241,26 +240,13 @@ int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_e
     /* A message the journal could not hold still opens its alert; -id
      * keeps (node, seq) unique for it. */
     jsonu_add_int(doc, "seq", jseq ? (int64_t)jseq : -a->id);
-    for (size_t i = 0; i < n; i++) {
-        const struct notify_msg *m = notes[i];
-        cJSON *o = cJSON_CreateObject();
-        if (!o)
-            break;
-        char masked[MASK_PHONE_MAX];
-        mask_phone(m->to, masked, sizeof masked);
-        jsonu_add_int(o, "id", m->id);
-        if (m->contact_id)
-            jsonu_add_int(o, "contact_id", m->contact_id);
-        cJSON_AddStringToObject(o, "contact_name", m->contact_name);
-        if (m->role >= 0)
-            cJSON_AddStringToObject(o, "role", reg_role_name((enum reg_role)m->role));
-        cJSON_AddStringToObject(o, "to_number", m->to);
-        cJSON_AddStringToObject(o, "masked", masked);
-        cJSON_AddStringToObject(o, "channel", notify_channel_name(m->channel));
-        cJSON_AddStringToObject(o, "body", m->text ? m->text : "");
-        jsonu_add_int(o, "created", m->created_ms);
-        cJSON_AddItemToArray(arr, o);
+    if (silenced) {
+        cJSON_AddStringToObject(doc, "state", "silenced");
+        jsonu_add_int(doc, "silenced_by", silenced->id);
+        cJSON_AddStringToObject(doc, "silence_reason", silenced->reason);
     }
+    if (plan)
+        escalate_plan_json(d, plan, doc);
     return queue_doc(d, "anxin_alert_open", doc, jseq, on_alert_stored);
 }
 

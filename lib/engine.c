@@ -20,7 +20,6 @@
 #include "window.h"
 
 #define NO_HEAP UINT32_MAX
-#define MAX_CANDIDATES 256
 
 enum node_kind { N_LEAF, N_AND, N_OR };
 
@@ -46,6 +45,7 @@ struct crule {
     bool has_absence;
     int suppressors[RULE_MAX_LIST];
     int n_suppressors;
+    bool suppresses;                /* named in another rule's `suppressed by` */
     uint64_t fingerprint;
     uint32_t mark;                  /* candidate de-duplication stamp */
 };
@@ -59,7 +59,7 @@ struct lstate {
 };
 
 struct rstate {
-    uint16_t rule;
+    uint32_t rule;                  /* sets may hold more than 65 536 rules */
     uint8_t firing;
     struct lstate *leaves;          /* crule.n_leaves */
 };
@@ -87,6 +87,7 @@ struct eng {
     struct strmap by_event;         /* event -> struct idx_list * */
     int *absence_rules;
     size_t n_absence;
+    int *cand;                      /* a message's candidate rules (n_rules at most) */
     struct strmap devices;          /* id -> struct edev * */
     struct edev **heap;
     size_t heap_n, heap_cap;
@@ -252,7 +253,8 @@ struct eng *eng_new(const struct rule_set *rs, int utc_offset_min)
     e->utc_offset_min = utc_offset_min;
     e->rules = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->rules);
     e->absence_rules = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->absence_rules);
-    if (!e->rules || !e->absence_rules)
+    e->cand = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->cand);
+    if (!e->rules || !e->absence_rules || !e->cand)
         goto nomem;
     for (size_t i = 0; i < rs->n_rules; i++) {
         const struct rule *r = &rs->rules[i];
@@ -288,8 +290,10 @@ struct eng *eng_new(const struct rule_set *rs, int utc_offset_min)
         struct crule *cr = &e->rules[i];
         for (size_t k = 0; k < cr->r->n_suppressed_by; k++) {
             for (size_t j = 0; j < e->n_rules; j++)
-                if (strcmp(e->rules[j].r->name, cr->r->suppressed_by[k]) == 0)
+                if (strcmp(e->rules[j].r->name, cr->r->suppressed_by[k]) == 0) {
                     cr->suppressors[cr->n_suppressors++] = (int)j;
+                    e->rules[j].suppresses = true;
+                }
         }
     }
     return e;
@@ -411,7 +415,7 @@ static struct edev *get_dev(struct eng *e, const char *id, bool create)
 static struct rstate *find_state(const struct edev *d, int rule)
 {
     for (uint16_t i = 0; i < d->n_states; i++)
-        if (d->states[i].rule == rule)
+        if (d->states[i].rule == (uint32_t)rule)
             return &d->states[i];
     return NULL;
 }
@@ -432,7 +436,7 @@ static struct rstate *get_state(struct eng *e, struct edev *d, int rule, int64_t
     const struct crule *cr = &e->rules[rule];
     s = &d->states[d->n_states];
     memset(s, 0, sizeof *s);
-    s->rule = (uint16_t)rule;
+    s->rule = (uint32_t)rule;
     s->leaves = calloc((size_t)(cr->n_leaves ? cr->n_leaves : 1), sizeof *s->leaves);
     if (!s->leaves)
         return NULL;
@@ -498,6 +502,7 @@ void eng_free(struct eng *e)
     }
     free(e->rules);
     free(e->absence_rules);
+    free(e->cand);
     free(e);
 }
 
@@ -901,17 +906,24 @@ static int64_t eval_device_rules(struct eng *e, struct edev *d, const struct reg
     int64_t due = INT64_MAX;
     struct ectx x = {.e = e, .d = d, .dev = dev, .el = dev ? dev->elder : NULL, .msg = m,
                      .now = now};
-    for (uint16_t i = 0; i < d->n_states; i++) {
-        struct rstate *s = &d->states[i];
-        const struct crule *cr = &e->rules[s->rule];
-        if (!all && cr->mark != e->stamp)
-            continue;
-        x.cr = cr;
-        x.s = s;
-        int64_t t = eval_rule(&x, emit, arg);
-        if (t < due)
-            due = t;
-    }
+    /* Rules that suppress others go first, so that whether a rule is held
+     * back does not depend on the order of the device's states. A rule
+     * with `suppressed by` is looked at on every message: its suppressor
+     * may just have cleared. */
+    for (int pass = 0; pass < 2; pass++)
+        for (uint16_t i = 0; i < d->n_states; i++) {
+            struct rstate *s = &d->states[i];
+            const struct crule *cr = &e->rules[s->rule];
+            if (cr->suppresses != (pass == 0))
+                continue;
+            if (!all && cr->mark != e->stamp && !cr->n_suppressors)
+                continue;
+            x.cr = cr;
+            x.s = s;
+            int64_t t = eval_rule(&x, emit, arg);
+            if (t < due)
+                due = t;
+        }
     return due;
 }
 
@@ -932,12 +944,13 @@ void eng_track_device(struct eng *e, const struct reg_device *dev, int64_t since
         struct rstate *s = get_state(e, d, e->absence_rules[i], since_ms);
         if (!s)
             continue;
-        /* Only schedule: the first look happens when it is due. */
+        /* Only schedule: the first look happens when it is due. A silence
+         * already long enough (last seen long ago) is due at once. */
         struct ectx x = {.e = e, .cr = cr, .s = s, .d = d, .dev = dev, .el = dev->elder,
                          .now = since_ms, .due = INT64_MAX};
         for (int k = 0; k < cr->n_leaves; k++)
-            if (cr->leaves[k].c->kind == RULE_COND_ABSENCE)
-                eval_leaf(&x, k);
+            if (cr->leaves[k].c->kind == RULE_COND_ABSENCE && eval_leaf(&x, k) && !s->firing)
+                x.due = since_ms;
         if (x.due < due)
             due = x.due;
     }
@@ -949,14 +962,14 @@ void eng_on_message(struct eng *e, const struct reg_device *dev, const struct tl
                     int64_t now, eng_emit_fn emit, void *arg)
 {
     const struct reg_elder *el = dev->elder;
-    int cand[MAX_CANDIDATES];
+    int *cand = e->cand;            /* each rule once (marked), so n_rules at most */
     size_t nc = 0;
 
     if (++e->stamp == 0)
         e->stamp = 1;
     for (size_t i = 0; i < m->n_metrics; i++) {
         const struct idx_list *l = strmap_get(&e->by_metric, m->metrics[i].name);
-        for (size_t k = 0; l && k < l->n && nc < MAX_CANDIDATES; k++)
+        for (size_t k = 0; l && k < l->n; k++)
             if (e->rules[l->rules[k]].mark != e->stamp) {
                 e->rules[l->rules[k]].mark = e->stamp;
                 cand[nc++] = l->rules[k];
@@ -964,7 +977,7 @@ void eng_on_message(struct eng *e, const struct reg_device *dev, const struct tl
     }
     for (size_t i = 0; i < m->n_events; i++) {
         const struct idx_list *l = strmap_get(&e->by_event, m->events[i]);
-        for (size_t k = 0; l && k < l->n && nc < MAX_CANDIDATES; k++)
+        for (size_t k = 0; l && k < l->n; k++)
             if (e->rules[l->rules[k]].mark != e->stamp) {
                 e->rules[l->rules[k]].mark = e->stamp;
                 cand[nc++] = l->rules[k];
@@ -1110,7 +1123,7 @@ void eng_transfer(struct eng *e, struct eng *old)
                 d->cap_states = nc;
             }
             int w = count_windows(old, os);
-            d->states[d->n_states++] = (struct rstate){(uint16_t)r, os->firing, os->leaves};
+            d->states[d->n_states++] = (struct rstate){(uint32_t)r, os->firing, os->leaves};
             e->n_windows += (size_t)w;
             old->n_windows -= (size_t)w;
             /* The old engine keeps a husk it can free. */

@@ -724,10 +724,12 @@ int rtest_run(const char *file, const char *text, size_t len, const struct rule_
         } else {
             snprintf(err, sizeof err, "unknown statement \"%.40s\" (elder, device, send, expect)", w);
         }
-        if (r == ANX_ENOMEM)
-            rc = r;
-        else if (err[0])
+        /* A statement's syntax error returns -1, which is also ANX_ENOMEM:
+         * only a failure without a message is out of memory. */
+        if (err[0])
             rc = push_msg(&rep->errors, &rep->n_errors, "%s:%d: %s", file, line, err);
+        else if (r == ANX_ENOMEM)
+            rc = r;
     }
     if (in_test && rc == 0)
         rc = push_msg(&rep->errors, &rep->n_errors, "%s:%d: test \"%s\" has no closing }", file,

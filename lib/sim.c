@@ -115,8 +115,12 @@ struct sim *sim_new(struct registry *reg, const struct rule_set *rs, int utc_off
     void *v;
     while (strmap_next(&reg->devices, &it, NULL, &v)) {
         const struct reg_device *d = v;
+        /* Devices count as seen at the start, not when the registry last
+         * saw them (in a replay, that is another time than the one replayed). */
+        struct reg_device at_start = *d;
+        at_start.last_seen_ms = 0;
         if (d->elder->consent)
-            eng_track_device(s->eng, d, start_ms);
+            eng_track_device(s->eng, &at_start, start_ms);
     }
     return s;
 }

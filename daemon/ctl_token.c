@@ -1,0 +1,390 @@
+/* ctl_token.c - `anxinctl token`: the bearer tokens of the HTTP API.
+ *
+ *   anxinctl token create --role viewer|operator|admin --name NAME [--expires 30d]
+ *   anxinctl token list
+ *   anxinctl token revoke NAME
+ *
+ * A token is "axn_" and 43 base64url characters: 32 bytes from getrandom(2).
+ * It is printed once and then forgotten; api_tokens keeps only its SHA-256,
+ * so a copy of the database (or a backup) does not let anyone in. The prefix
+ * makes a leaked token recognisable to secret scanners and in a paste.
+ *
+ * Nothing here prints or logs a token except `create` on stdout, and nothing
+ * ever prints a hash. Times are shown in China Standard Time (UTC+8), like
+ * the other commands. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "ctl.h"
+#include "sha256.h"
+
+#define TOKEN_PREFIX "axn_"
+#define TOKEN_RANDOM_BYTES 32
+#define TOKEN_B64_LEN 43        /* 256 bits in 6-bit characters, no padding */
+#define TOKEN_LEN (sizeof TOKEN_PREFIX - 1 + TOKEN_B64_LEN)
+#define NAME_MAX_CHARS 64       /* api_tokens.name's CHECK */
+
+#define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI')"
+
+static const char *const roles[] = {"viewer", "operator", "admin"};
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: anxinctl token create --role viewer|operator|admin --name NAME "
+                    "[--expires DURATION]\n"
+                    "       anxinctl token list\n"
+                    "       anxinctl token revoke NAME\n");
+    return 2;
+}
+
+/* The primary message only: the DETAIL of a constraint violation would
+ * repeat the row's values. */
+static int query_failed(PGresult *r, const char *what)
+{
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    fprintf(stderr, "anxinctl token: %s failed: %s\n", what,
+            msg ? msg : PQresultErrorMessage(r));
+    PQclear(r);
+    return 1;
+}
+
+/* Terminal columns of a UTF-8 string: CJK characters take two. */
+static int display_width(const char *s)
+{
+    int cols = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        unsigned cp;
+        int n;
+        if (*p < 0x80) { cp = *p; n = 1; }
+        else if ((*p & 0xE0) == 0xC0) { cp = *p & 0x1F; n = 2; }
+        else if ((*p & 0xF0) == 0xE0) { cp = *p & 0x0F; n = 3; }
+        else { cp = *p & 0x07; n = 4; }
+        int i;
+        for (i = 1; i < n && p[i]; i++)
+            cp = (cp << 6) | (p[i] & 0x3F);
+        cols += (cp >= 0x1100 && (cp <= 0x115F || cp >= 0x2E80)) ? 2 : 1;
+        p += i;
+    }
+    return cols;
+}
+
+/* Prints s left-aligned in a column `width` wide and the gap to the next;
+ * width 0 for the last column, which is not padded. */
+static void put_col(const char *s, int width)
+{
+    fputs(s, stdout);
+    if (width == 0)
+        return;
+    for (int cols = display_width(s); cols < width; cols++)
+        putchar(' ');
+    putchar(' ');
+}
+
+/* A name is what an operator types and reads in `list`: 1 to 64 characters
+ * of valid UTF-8, no control characters. */
+static bool valid_name(const char *s)
+{
+    size_t chars = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n;
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+        if (*p < 0x80) n = 1;
+        else if ((*p & 0xE0) == 0xC0 && *p >= 0xC2) n = 2;
+        else if ((*p & 0xF0) == 0xE0) n = 3;
+        else if ((*p & 0xF8) == 0xF0 && *p <= 0xF4) n = 4;
+        else return false;
+        for (int i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+        p += n;
+        chars++;
+    }
+    return chars >= 1 && chars <= NAME_MAX_CHARS;
+}
+
+/* Fills buf from the kernel's CSPRNG (blocking until it is seeded). */
+static int random_bytes(unsigned char *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom(buf + got, len - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* RFC 4648 section 5, without padding. out holds 4 * ceil(len / 3) + 1. */
+static void base64url(const unsigned char *in, size_t len, char *out)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t k = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < len)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[k++] = alphabet[(v >> 18) & 63];
+        out[k++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[k++] = alphabet[(v >> 6) & 63];
+        if (i + 2 < len)
+            out[k++] = alphabet[v & 63];
+    }
+    out[k] = '\0';
+}
+
+/* ---- create -------------------------------------------------------------- */
+
+static int cmd_create(const struct ctl_opts *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"role", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {"expires", required_argument, NULL, 'e'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *role = NULL, *name = NULL, *expires = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "r:n:e:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r': role = optarg; break;
+        case 'n': name = optarg; break;
+        case 'e': expires = optarg; break;
+        default: return usage(stderr);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "anxinctl token create: unexpected argument \"%s\"\n", argv[optind]);
+        return usage(stderr);
+    }
+    if (!role || !name) {
+        fprintf(stderr, "anxinctl token create: --role and --name are required\n");
+        return usage(stderr);
+    }
+    bool known = false;
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        known |= strcmp(role, roles[i]) == 0;
+    if (!known) {
+        fprintf(stderr, "anxinctl token create: unknown role \"%s\": the role is one of "
+                        "viewer, operator, admin\n", role);
+        return 2;
+    }
+    if (!valid_name(name)) {
+        fprintf(stderr, "anxinctl token create: the name is 1 to %d characters of UTF-8 "
+                        "without control characters\n", NAME_MAX_CHARS);
+        return 2;
+    }
+    char expires_ms[24] = "";
+    if (expires) {
+        int64_t ms;
+        if (cfg_parse_duration(expires, &ms) != 0 || ms <= 0) {
+            fprintf(stderr, "anxinctl token create: --expires \"%s\" is not a duration like "
+                            "30d, 12h or 90m\n", expires);
+            return 2;
+        }
+        snprintf(expires_ms, sizeof expires_ms, "%lld", (long long)ms);
+    }
+
+    PGconn *db = ctl_connect(o);
+    if (!db)
+        return 2;
+
+    unsigned char rnd[TOKEN_RANDOM_BYTES];
+    char token[TOKEN_LEN + 1];
+    uint8_t hash[SHA256_LEN];
+    char hash_text[2 + 2 * SHA256_LEN + 1];     /* bytea input: \x and hex */
+    if (random_bytes(rnd, sizeof rnd) != 0) {
+        fprintf(stderr, "anxinctl token create: getrandom: %s\n", strerror(errno));
+        PQfinish(db);
+        return 1;
+    }
+    memcpy(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
+    base64url(rnd, sizeof rnd, token + sizeof TOKEN_PREFIX - 1);
+    explicit_bzero(rnd, sizeof rnd);
+    sha256_digest(token, strlen(token), hash);
+    strcpy(hash_text, "\\x");
+    for (int i = 0; i < SHA256_LEN; i++)
+        snprintf(hash_text + 2 + 2 * i, 3, "%02x", hash[i]);
+
+    /* Expiry is computed by the server, from its clock, like created_at. */
+    const char *params[4] = {name, role, hash_text, expires ? expires_ms : NULL};
+    PGresult *r = PQexecParams(
+        db,
+        "INSERT INTO api_tokens (name, role, token_sha256, expires_at)"
+        " VALUES ($1, $2::api_role, $3::bytea,"
+        "   now() + $4::bigint * interval '1 millisecond')"
+        " ON CONFLICT (name) DO NOTHING"
+        " RETURNING coalesce(" LOCAL_TIME("expires_at") ", '')",
+        4, NULL, params, NULL, NULL, 0);
+    explicit_bzero(hash_text, sizeof hash_text);
+    explicit_bzero(hash, sizeof hash);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        explicit_bzero(token, sizeof token);
+        int rc = query_failed(r, "creating the token");
+        PQfinish(db);
+        return rc;
+    }
+    if (PQntuples(r) == 0) {
+        explicit_bzero(token, sizeof token);
+        fprintf(stderr, "anxinctl token create: a token named \"%s\" already exists "
+                        "(a revoked token keeps its name: choose another)\n", name);
+        PQclear(r);
+        PQfinish(db);
+        return 1;
+    }
+    /* A token nobody saw must not stay valid: undo the insert if stdout
+     * fails (closed, disk full). */
+    bool shown = printf("%s\n", token) > 0 && fflush(stdout) == 0 && !ferror(stdout);
+    explicit_bzero(token, sizeof token);
+    if (!shown) {
+        const char *del[1] = {name};
+        PQclear(r);
+        r = PQexecParams(db, "DELETE FROM api_tokens WHERE name = $1", 1, NULL, del, NULL,
+                         NULL, 0);
+        fprintf(stderr, "anxinctl token create: could not write the token to stdout; %s\n",
+                PQresultStatus(r) == PGRES_COMMAND_OK ? "nothing was created"
+                : "revoke it: it was stored");
+        PQclear(r);
+        PQfinish(db);
+        return 1;
+    }
+    const char *exp = PQgetvalue(r, 0, 0);
+    fprintf(stderr, "anxinctl: token \"%s\" (%s%s%s%s) created; copy it now, it cannot be "
+                    "shown again\n", name, role, *exp ? ", expires " : "", exp,
+            *exp ? " UTC+8" : "");
+    PQclear(r);
+    PQfinish(db);
+    return 0;
+}
+
+/* ---- list ---------------------------------------------------------------- */
+
+static int cmd_list(const struct ctl_opts *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {{NULL, 0, NULL, 0}};
+    if (getopt_long(argc, argv, "", longopts, NULL) != -1 || optind < argc)
+        return usage(stderr);
+    PGconn *db = ctl_connect(o);
+    if (!db)
+        return 2;
+    PGresult *r = PQexec(
+        db,
+        "SELECT name, role::text,"
+        " CASE WHEN revoked_at IS NOT NULL THEN 'revoked'"
+        "   WHEN expires_at <= now() THEN 'expired' ELSE 'active' END,"
+        " " LOCAL_TIME("created_at") ","
+        " coalesce(" LOCAL_TIME("expires_at") ", '-'),"
+        " coalesce(" LOCAL_TIME("revoked_at") ", '-'),"
+        " coalesce(" LOCAL_TIME("last_used_at") ", '-')"
+        " FROM api_tokens ORDER BY name");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = query_failed(r, "listing tokens");
+        PQfinish(db);
+        return rc;
+    }
+    int n = PQntuples(r);
+    if (n == 0) {
+        printf("no API tokens (create one with: anxinctl token create --role ROLE "
+               "--name NAME)\n");
+    } else {
+        enum { NCOL = 7 };
+        static const char *const head[NCOL] = {"NAME", "ROLE", "STATUS", "CREATED",
+                                               "EXPIRES", "REVOKED", "LAST USED"};
+        int width[NCOL] = {4, 8, 7, 16, 16, 16, 16};
+        for (int i = 0; i < n; i++) {
+            int w = display_width(PQgetvalue(r, i, 0));
+            if (w > width[0])
+                width[0] = w;
+        }
+        for (int k = 0; k < NCOL; k++)
+            put_col(head[k], k == NCOL - 1 ? 0 : width[k]);
+        putchar('\n');
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < NCOL; k++)
+                put_col(PQgetvalue(r, i, k), k == NCOL - 1 ? 0 : width[k]);
+            putchar('\n');
+        }
+        printf("(times UTC+8)\n");
+    }
+    PQclear(r);
+    PQfinish(db);
+    return 0;
+}
+
+/* ---- revoke -------------------------------------------------------------- */
+
+static int cmd_revoke(const struct ctl_opts *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {{NULL, 0, NULL, 0}};
+    if (getopt_long(argc, argv, "", longopts, NULL) != -1)
+        return usage(stderr);
+    if (argc - optind != 1) {
+        fprintf(stderr, "anxinctl token revoke: give the name of one token\n");
+        return usage(stderr);
+    }
+    const char *name = argv[optind];
+    PGconn *db = ctl_connect(o);
+    if (!db)
+        return 2;
+    /* A second revoke keeps the first time: that is when access ended. */
+    const char *params[1] = {name};
+    PGresult *r = PQexecParams(
+        db,
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1"
+        " RETURNING revoked_at = now(), " LOCAL_TIME("revoked_at"),
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = query_failed(r, "revoking the token");
+        PQfinish(db);
+        return rc;
+    }
+    if (PQntuples(r) == 0) {
+        fprintf(stderr, "anxinctl token revoke: no token named \"%s\" "
+                        "(anxinctl token list shows them)\n", name);
+        PQclear(r);
+        PQfinish(db);
+        return 1;
+    }
+    bool now = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (!o->quiet)
+        printf(now ? "token \"%s\" revoked at %s UTC+8\n"
+                   : "token \"%s\" was already revoked at %s UTC+8\n",
+               name, PQgetvalue(r, 0, 1));
+    PQclear(r);
+    PQfinish(db);
+    return 0;
+}
+
+int ctl_cmd_token(const struct ctl_opts *o, int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    const char *sub = argv[1];
+    /* The subcommand's own options follow it: parse from argv + 1, whose
+     * argv[0] getopt skips. optind is already 0 (re-initialise). */
+    if (strcmp(sub, "create") == 0)
+        return cmd_create(o, argc - 1, argv + 1);
+    if (strcmp(sub, "list") == 0)
+        return cmd_list(o, argc - 1, argv + 1);
+    if (strcmp(sub, "revoke") == 0)
+        return cmd_revoke(o, argc - 1, argv + 1);
+    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "anxinctl token: unknown subcommand \"%s\"\n", sub);
+    return usage(stderr);
+}
