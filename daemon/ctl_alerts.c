@@ -314,6 +314,73 @@ static void print_json(PGresult *a, PGresult *n, PGresult *t)
     cJSON_Delete(root);
 }
 
+/* One CSV field, quoted as RFC 4180 asks when it needs to be. */
+static void csv_field(const char *v, bool last)
+{
+    if (strpbrk(v, ",\"\r\n")) {
+        putchar('"');
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                putchar('"');
+            putchar(*p);
+        }
+        putchar('"');
+    } else {
+        fputs(v, stdout);
+    }
+    putchar(last ? '\n' : ',');
+}
+
+static void csv_row(const char *section, const char *time, const char *kind, const char *who,
+                    const char *channel, const char *detail)
+{
+    csv_field(section, false);
+    csv_field(time, false);
+    csv_field(kind, false);
+    csv_field(who, false);
+    csv_field(channel, false);
+    csv_field(detail, true);
+}
+
+/* The record as rows for a spreadsheet: one for the alert, one per
+ * notification, one per timeline entry. */
+static void print_csv(PGresult *a, PGresult *n, PGresult *t)
+{
+    char detail[1200];
+    csv_row("section", "time", "kind", "who", "channel", "detail");
+    snprintf(detail, sizeof detail,
+             "alert %s; elder %s %s (%s %s); rule %s (%s); device %s; state %s; fired %s; "
+             "outcome %s; note %s; seconds to first notification %s, to acknowledgement %s, "
+             "to resolution %s",
+             PQgetvalue(a, 0, A_ID), PQgetvalue(a, 0, A_ELDER), PQgetvalue(a, 0, A_NAME),
+             PQgetvalue(a, 0, A_TOWNSHIP), PQgetvalue(a, 0, A_VILLAGE), PQgetvalue(a, 0, A_RULE),
+             PQgetvalue(a, 0, A_SEVERITY), or_dash(PQgetvalue(a, 0, A_DEVICE)),
+             PQgetvalue(a, 0, A_STATE), PQgetvalue(a, 0, A_FIRE_COUNT),
+             or_dash(PQgetvalue(a, 0, A_OUTCOME)), or_dash(PQgetvalue(a, 0, A_NOTE)),
+             or_dash(PQgetvalue(a, 0, A_TO_FIRST)), or_dash(PQgetvalue(a, 0, A_TO_ACK)),
+             or_dash(PQgetvalue(a, 0, A_TO_RESOLVE)));
+    csv_row("alert", PQgetvalue(a, 0, A_OPENED), PQgetvalue(a, 0, A_STATE),
+            or_dash(PQgetvalue(a, 0, A_ACKED_BY)), "", detail);
+    for (int i = 0; i < PQntuples(n); i++) {
+        char m[MASK_PHONE_MAX];
+        mask_phone(PQgetvalue(n, i, N_TO), m, sizeof m);
+        snprintf(detail, sizeof detail, "#%s %s (%s) %s via %s ref %s, %s attempt(s), sent %s%s%s",
+                 PQgetvalue(n, i, N_ID), PQgetvalue(n, i, N_NAME),
+                 or_dash(PQgetvalue(n, i, N_ROLE)), m, or_dash(PQgetvalue(n, i, N_PROVIDER)),
+                 or_dash(PQgetvalue(n, i, N_REF)), PQgetvalue(n, i, N_ATTEMPTS),
+                 or_dash(PQgetvalue(n, i, N_SENT)),
+                 *PQgetvalue(n, i, N_ERROR) ? ", last error: " : "", PQgetvalue(n, i, N_ERROR));
+        csv_row("notification", PQgetvalue(n, i, N_CREATED), PQgetvalue(n, i, N_STATUS),
+                PQgetvalue(n, i, N_NAME), PQgetvalue(n, i, N_CHANNEL), detail);
+    }
+    for (int i = 0; i < PQntuples(t); i++) {
+        char det[400];
+        detail_text(PQgetvalue(t, i, T_DETAIL), det, sizeof det);
+        csv_row("timeline", PQgetvalue(t, i, T_AT), PQgetvalue(t, i, T_KIND),
+                PQgetvalue(t, i, T_ACTOR), PQgetvalue(t, i, T_CHANNEL), det);
+    }
+}
+
 int ctl_cmd_record(const struct ctl_opts *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -330,7 +397,8 @@ int ctl_cmd_record(const struct ctl_opts *o, int argc, char **argv)
     }
     if (optind != argc - 1 || !argv[optind][0] ||
         strspn(argv[optind], "0123456789") != strlen(argv[optind]) ||
-        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0))
+        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
+         strcmp(format, "csv") != 0))
         goto usage;
     PGconn *db = ctl_connect(o);
     if (!db)
@@ -355,6 +423,8 @@ int ctl_cmd_record(const struct ctl_opts *o, int argc, char **argv)
         rc = 1;
     } else if (strcmp(format, "json") == 0) {
         print_json(a, n, t);
+    } else if (strcmp(format, "csv") == 0) {
+        print_csv(a, n, t);
     } else {
         print_text(a, n, t);
     }
@@ -364,6 +434,6 @@ int ctl_cmd_record(const struct ctl_opts *o, int argc, char **argv)
     PQfinish(db);
     return rc;
 usage:
-    fprintf(stderr, "usage: anxinctl record ID [--format text|json]\n");
+    fprintf(stderr, "usage: anxinctl record ID [--format text|json|csv]\n");
     return 2;
 }

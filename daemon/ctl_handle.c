@@ -216,17 +216,19 @@ static int silence_add(const struct ctl_opts *o, int argc, char **argv)
                              every ? (every[0] == 'd' ? "daily" : "weekly") : NULL};
     PGresult *r = PQexecParams(
         db,
-        "WITH v AS (SELECT coalesce(CASE WHEN $5 ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$' THEN $5::timestamptz"
-        "                                ELSE ($5 || '+08')::timestamptz END, now()) AS s)"
+        "WITH v AS (SELECT coalesce(CASE WHEN $5::text ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$'"
+        "                                THEN $5::timestamptz"
+        "                                ELSE ($5::text || '+08')::timestamptz END, now()) AS s)"
         " INSERT INTO silences (scope, target, reason, created_by, starts_at, ends_at, recur,"
         "                       until_at)"
         " SELECT $1, $2, $3, $4, v.s,"
         "        CASE WHEN $6::bigint IS NOT NULL THEN v.s + $6::bigint * interval '1 millisecond'"
-        "             ELSE ($7 || CASE WHEN $7 ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$' THEN '' ELSE '+08'"
-        "                   END)::timestamptz END,"
-        "        $8,"
-        "        CASE WHEN $8 IS NOT NULL AND $7 IS NOT NULL THEN ($7 || CASE WHEN"
-        "             $7 ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$' THEN '' ELSE '+08' END)::timestamptz END"
+        "             ELSE ($7::text || CASE WHEN $7::text ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$'"
+        "                   THEN '' ELSE '+08' END)::timestamptz END,"
+        "        $8::text,"
+        "        CASE WHEN $8::text IS NOT NULL AND $7::text IS NOT NULL THEN ($7::text || CASE"
+        "             WHEN $7::text ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$' THEN '' ELSE '+08' END)"
+        "             ::timestamptz END"
         "   FROM v"
         " RETURNING id, to_char(starts_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI'),"
         "           to_char(ends_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI')",

@@ -341,13 +341,18 @@ static void run_timer(struct anxind *d, const PGresult *r, int row, int64_t now)
                         }
                     }
             }
-            if (reached >= 0 && esc_firing(c, reached, &s, &off))
-                plan_step(d, &a, e, s, (int)reached, text, p);
-            int64_t prev_off = off;
-            if (esc_firing(c, reached + 1, &s, &off)) {
-                p->has_next = true;
-                p->next_step = reached + 1;
-                p->next_due_ms = now + (off > prev_off ? off - prev_off : 0);
+            /* ... then the chain goes on from where it was, at once; a chain
+             * with nothing left repeats its last step. */
+            int64_t k = esc_firing(c, reached + 1, &s, &off) ? reached + 1 : reached;
+            if (k >= 0 && esc_firing(c, k, &s, &off)) {
+                plan_step(d, &a, e, s, (int)k, text, p);
+                p->step_reached = k;
+                int64_t this_off = off;
+                if (k > reached && esc_firing(c, k + 1, &s, &off)) {
+                    p->has_next = true;
+                    p->next_step = k + 1;
+                    p->next_due_ms = now + (off > this_off ? off - this_off : 0);
+                }
             }
         } else if (esc_firing(c, j->step, &s, &off)) {
             plan_step(d, &a, e, s, (int)j->step, text, p);

@@ -58,10 +58,14 @@ class AlarmPath(unittest.TestCase):
         self.assertEqual(a[0][0], str(body["alert"]))
         self.assertEqual(a[0][1:4], ["sos", "open", "1"])
         self.assertEqual(a[0][4], body["ack_code"])
-        kinds = h.psql(self.db, "SELECT kind, actor FROM alert_events WHERE alert_id = %d "
-                                "ORDER BY at, id" % body["alert"])
-        self.assertEqual([k[0] for k in kinds[:3]], ["opened", "notify", "notify"])
-        self.assertEqual(sorted(k[0] for k in kinds[3:]), ["sent", "sent"])
+        kinds = h.psql(self.db, "SELECT kind, coalesce(channel, '') FROM alert_events "
+                                "WHERE alert_id = %d ORDER BY at, id" % body["alert"])
+        # The emergency chain at once: SMS to both priority-1 contacts (the
+        # family's voice call falls back to SMS: no voice provider here) and
+        # the call-center console.
+        self.assertEqual(kinds[:4], [["opened", "mqtt"], ["notify", "sms"], ["notify", "sms"],
+                                     ["notify", "console"]])
+        self.assertEqual(sorted(k[0] for k in kinds[4:]), ["sent", "sent"])
         att = h.psql(self.db, "SELECT a.outcome, a.http_status, a.provider FROM notification_attempts "
                               "a JOIN notifications n ON n.id = a.notification_id "
                               "WHERE n.alert_id = %d" % body["alert"])

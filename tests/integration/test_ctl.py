@@ -121,7 +121,7 @@ class AlertsAndRecord(unittest.TestCase):
                          {"138****0021", "138****0022"})
         kinds = [t["kind"] for t in doc["timeline"]]
         self.assertEqual(kinds[0], "opened")
-        self.assertEqual(kinds.count("notify"), 2)
+        self.assertEqual(kinds.count("notify"), 3)     # two SMS and the console
         self.assertIsNone(doc["acknowledged"])
         self.assertIsInstance(doc["seconds_to_first_notification"], (int, float))
 
