@@ -174,6 +174,20 @@ static void save_snapshot(struct anxind *d)
     free(buf);
 }
 
+static void on_tokens(void *arg, const PGresult *res)
+{
+    struct anxind *d = arg;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        log_error(&d->log, "api: loading tokens failed: %s", pgc_error(res));
+    else if (token_load(&d->tokens, res) == 0)
+        log_info(&d->log, "api: %zu token(s)", d->tokens.n);
+}
+
+void anxind_reload_tokens(struct anxind *d)
+{
+    pgc_query(d->pg, token_sql, 0, NULL, on_tokens, d, 0);
+}
+
 /* ---- loop callbacks ---------------------------------------------------- */
 
 static void on_mqtt_message(void *arg, const struct mqttb_msg *m)
@@ -210,6 +224,10 @@ static void on_pg_notify(void *arg, const char *channel, const char *payload)
         escalate_reload_silences(d);
         return;
     }
+    if (strcmp(channel, "anxin_tokens") == 0) {
+        anxind_reload_tokens(d);
+        return;
+    }
     if (strcmp(channel, "anxin_registry") != 0)
         return;
     if (payload && *payload && !strmap_get(&d->reload_ids, payload)) {
@@ -236,6 +254,7 @@ static void on_pg_up(void *arg)
     if (!d->alert_ids.spare_next || !d->notification_ids.spare_next)
         store_refill_ids(d);
     escalate_reload_silences(d);
+    anxind_reload_tokens(d);
 }
 
 static void save_checkpoint(struct anxind *d)
@@ -578,6 +597,7 @@ static int start(struct anxind *d, const char *conf, bool check_only)
     pgc_listen(d->pg, "anxin_registry");
     pgc_listen(d->pg, "anxin_alert");
     pgc_listen(d->pg, "anxin_silences");
+    pgc_listen(d->pg, "anxin_tokens");
     pgc_start(d->pg);
     uv_timer_init(d->loop, &d->reload_timer);
     d->reload_timer.data = d;
@@ -669,6 +689,7 @@ static void free_all(struct anxind *d)
     eng_free(d->eng);
     rule_set_free(d->rules);
     free(d->silences);
+    token_set_clear(&d->tokens);
     cfg_free(d->cfg);
     free(d->conf_path);
     free(d->db_conninfo);

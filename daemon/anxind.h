@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "rule.h"
 #include "telemetry.h"
+#include "tokens.h"
 
 #define ANXIND_VERSION "0.1.0"
 
@@ -86,6 +87,7 @@ struct anxind {
     struct alert_table alerts;
     struct id_block alert_ids, notification_ids;
     bool esc_claiming;              /* a claim of due step timers is under way */
+    struct token_set tokens;        /* API bearer tokens (digests) */
     struct silence *silences;       /* in force or to come; escalate.c */
     size_t n_silences;
 
@@ -149,6 +151,9 @@ int64_t store_take_id(struct anxind *d, struct id_block *b);
 
 /* api.c: the HTTP routes. */
 void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *rep);
+
+/* Reloads the API tokens (on NOTIFY anxin_tokens). */
+void anxind_reload_tokens(struct anxind *d);
 
 /* Starts watching every monitored device for rules that need no message. */
 void anxind_track_devices(struct anxind *d);

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,20 @@ struct httpd {
     int handles_open;
 };
 
-/* Per-request state while the body arrives. */
+/* Per-request state while the body arrives, and a deferred reply. */
 struct httpd_upload {
     char *buf;
     size_t len;
     int too_large;
+    struct httpd *d;
+    struct MHD_Connection *conn;
+    bool deferred;              /* suspended, waiting for httpd_complete */
+    bool reply_ready;
+    struct httpd_reply reply;
+};
+
+struct httpd_pending {
+    struct httpd_upload up;     /* first member: the same pointer */
 };
 
 static void rearm(struct httpd *d);
@@ -98,9 +108,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         up = calloc(1, sizeof *up);
         if (!up)
             return MHD_NO;
+        up->d = d;
+        up->conn = c;
         *con_cls = up;
         return MHD_YES;     /* headers only so far */
     }
+    if (up->reply_ready) {
+        /* Resumed: the deferred reply has come. */
+        up->reply_ready = false;
+        up->deferred = false;
+        struct httpd_reply rep = up->reply;
+        memset(&up->reply, 0, sizeof up->reply);
+        return send_reply(c, &rep);
+    }
+    if (up->deferred)
+        return MHD_YES;
     if (*upload_data_size) {
         if (!up->too_large) {
             if (up->len + *upload_data_size > HTTPD_MAX_BODY) {
@@ -130,9 +152,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body = up->buf ? up->buf : "",
         .body_len = up->len,
         .conn = c,
+        .state = up,
     };
     d->handler(d->arg, &req, &rep);
+    if (up->deferred) {
+        free(rep.body);
+        MHD_suspend_connection(c);
+        return MHD_YES;
+    }
     return send_reply(c, &rep);
+}
+
+struct httpd_pending *httpd_defer(const struct httpd_request *req)
+{
+    struct httpd_upload *up = req->state;
+    up->deferred = true;
+    return (struct httpd_pending *)up;
+}
+
+void httpd_complete(struct httpd_pending *p, struct httpd_reply *rep)
+{
+    struct httpd_upload *up = &p->up;
+    up->reply = *rep;
+    up->reply_ready = true;
+    MHD_resume_connection(up->conn);
+    /* MHD only notices a resumed connection when it next runs. */
+    run_mhd(up->d);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -144,6 +189,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     if (up) {
         free(up->buf);
+        free(up->reply.body);
         free(up);
         *con_cls = NULL;
     }

@@ -22,6 +22,7 @@ struct httpd_request {
     const char *body;           /* NUL-terminated, "" if none */
     size_t body_len;
     void *conn;                 /* struct MHD_Connection *, for httpd_header/httpd_query */
+    void *state;                /* httpd's own, for httpd_defer */
 };
 
 struct httpd_reply {
@@ -32,6 +33,13 @@ struct httpd_reply {
 };
 
 typedef void (*httpd_handler)(void *arg, const struct httpd_request *req, struct httpd_reply *rep);
+
+/* A reply that comes later (a database query): the handler calls
+ * httpd_defer and leaves rep empty; the connection waits, suspended, until
+ * httpd_complete hands over the reply (on the loop, exactly once). */
+struct httpd_pending;
+struct httpd_pending *httpd_defer(const struct httpd_request *req);
+void httpd_complete(struct httpd_pending *p, struct httpd_reply *rep);
 
 /* Starts listening on "ADDR:PORT" (IPv4 or [IPv6]). Returns 0, or a negative
  * ANX_ code with the reason in err. */

@@ -292,3 +292,12 @@ BEGIN
     PERFORM pg_notify('anxin_alert', json_build_object('id', aid, 'state', 'cleared')::text);
     RETURN true;
 END $$;
+
+-- API tokens change rarely; anxind keeps them in memory and reloads on this.
+CREATE FUNCTION anxin_tokens_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('anxin_tokens', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER api_tokens_notify AFTER INSERT OR UPDATE OR DELETE ON api_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION anxin_tokens_notify();

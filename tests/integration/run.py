@@ -29,7 +29,7 @@ def main():
     runner = unittest.TextTestRunner(verbosity=2, resultclass=Result, stream=sys.stdout)
     res = runner.run(suite)
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
-    passed = res.testsRun - failed - len(res.skipped)
+    passed = max(0, res.testsRun - failed - len(res.skipped))
     print("integration: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
