@@ -139,6 +139,8 @@ int store_load(struct anxind *d, PGconn *db);
 int store_resume_notifications(struct anxind *d, PGconn *db);
 int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_event *ev,
                      const struct esc_plan *plan, const struct silence *silenced, uint64_t jseq);
+int store_alert_grouped(struct anxind *d, struct alert *a, const struct eng_event *ev,
+                        const struct alert *leader, uint64_t jseq);
 int store_alert_clear(struct anxind *d, const struct alert *a, const struct eng_event *ev,
                       uint64_t jseq);
 int store_alert_repeat(struct anxind *d, const struct alert *a, const char *device_id,

@@ -34,6 +34,33 @@ static void note_dropped(struct anxind *d, const char *what, const char *device,
                  suppressed ? " [similar lines suppressed]" : "");
 }
 
+/* Alerts of one elder opened within this of each other are one incident. */
+#define GROUP_WINDOW_MS (2 * 60 * 1000)
+
+/* The elder's open alert that a new one joins, or NULL. Only emergencies
+ * group (an SOS, a fall and the smoke alarm of one fire are one incident):
+ * they never clear by themselves, so the leader's chain pages until a person
+ * takes the incident. */
+static const struct alert *group_leader(struct anxind *d, const struct alert *a,
+                                        const struct reg_elder *e)
+{
+    if (a->severity != RULE_SEV_CRITICAL)
+        return NULL;
+    const struct alert *best = NULL;
+    size_t it = 0;
+    void *v;
+    while (strmap_next(&d->alerts.by_id, &it, NULL, &v)) {
+        const struct alert *o = v;
+        if (o == a || o->state != ALERT_OPEN || o->group_leader ||
+            strcmp(o->elder_id, e->id) != 0 || a->opened_ms - o->opened_ms > GROUP_WINDOW_MS ||
+            o->severity != RULE_SEV_CRITICAL)
+            continue;
+        if (!best || o->opened_ms < best->opened_ms)
+            best = o;
+    }
+    return best;
+}
+
 static void open_alert(struct anxind *d, const struct eng_event *ev, int64_t event_ts,
                        uint64_t jseq)
 {
@@ -73,6 +100,17 @@ static void open_alert(struct anxind *d, const struct eng_event *ev, int64_t eve
                           "(silence %" PRId64 ")", a->id, r->name, e->id, dev->id, sil->id);
         d->stats.alerts_silenced++;
         alert_forget(&d->alerts, a);
+        return;
+    }
+    /* Another emergency of the same elder opened moments ago and paging:
+     * one incident, not a storm. This one is shown with it and paged by its
+     * chain; acknowledging or resolving the first takes both. */
+    const struct alert *leader = group_leader(d, a, e);
+    if (leader) {
+        store_alert_grouped(d, a, ev, leader, jseq);
+        log_info(&d->log, "alert %" PRId64 " opened: rule %s for elder %s, device %s; grouped "
+                          "with alert %" PRId64 " (paged by its chain)",
+                 a->id, r->name, e->id, dev->id, leader->id);
         return;
     }
     struct esc_plan plan;

@@ -219,8 +219,21 @@ static void add_why(cJSON *doc, const struct eng_event *ev)
         cJSON_AddNumberToObject(doc, "value", ev->value);
 }
 
+static int store_alert_open_doc(struct anxind *d, const struct alert *a,
+                                const struct eng_event *ev, const struct esc_plan *plan,
+                                const struct silence *silenced, const struct alert *leader,
+                                uint64_t jseq);
+
 int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_event *ev,
                      const struct esc_plan *plan, const struct silence *silenced, uint64_t jseq)
+{
+    return store_alert_open_doc(d, a, ev, plan, silenced, NULL, jseq);
+}
+
+static int store_alert_open_doc(struct anxind *d, const struct alert *a,
+                                const struct eng_event *ev, const struct esc_plan *plan,
+                                const struct silence *silenced, const struct alert *leader,
+                                uint64_t jseq)
 {
     cJSON *doc = cJSON_CreateObject();
     if (!doc)
@@ -245,9 +258,20 @@ int store_alert_open(struct anxind *d, const struct alert *a, const struct eng_e
         jsonu_add_int(doc, "silenced_by", silenced->id);
         cJSON_AddStringToObject(doc, "silence_reason", silenced->reason);
     }
+    if (leader)
+        jsonu_add_int(doc, "group_id", leader->id);
     if (plan)
         escalate_plan_json(d, plan, doc);
     return queue_doc(d, "anxin_alert_open", doc, jseq, on_alert_stored);
+}
+
+int store_alert_grouped(struct anxind *d, struct alert *a, const struct eng_event *ev,
+                        const struct alert *leader, uint64_t jseq)
+{
+    a->group_leader = leader->id;
+    struct esc_plan none = {.step_reached = -1};
+    int rc = store_alert_open_doc(d, a, ev, &none, NULL, leader, jseq);
+    return rc;
 }
 
 int store_alert_clear(struct anxind *d, const struct alert *a, const struct eng_event *ev,

@@ -32,6 +32,7 @@ struct alert {
     int64_t last_fired_ms;
     int32_t fire_count;
     uint64_t last_jseq;         /* newest journal record counted on it (replay skips older) */
+    int64_t group_leader;       /* the alert it was grouped with (paged by its chain), 0 none */
     /* keys for the maps, kept inside the alert so the maps need not copy */
     char key_dedup[TLM_MAX_ID + RULE_NAME_MAX + 2];
     char key_id[24];

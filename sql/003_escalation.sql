@@ -76,6 +76,15 @@ BEGIN
                 'event', doc->>'event', 'why', doc->>'why', 'value', doc->'value',
                 'chain', doc->>'chain', 'group', (doc->>'group_id')::bigint)),
             doc->>'node', (doc->>'seq')::bigint);
+    IF doc ? 'group_id' THEN
+        INSERT INTO alert_events (alert_id, at, kind, actor, channel, detail)
+        VALUES (aid, opened, 'grouped', actor, 'rule',
+                jsonb_build_object('with', (doc->>'group_id')::bigint));
+        INSERT INTO alert_events (alert_id, at, kind, actor, channel, detail)
+        SELECT (doc->>'group_id')::bigint, opened, 'joined', actor, 'rule',
+               jsonb_build_object('alert', aid, 'rule', doc->>'rule', 'device', doc->>'device')
+         WHERE EXISTS (SELECT 1 FROM alerts WHERE id = (doc->>'group_id')::bigint);
+    END IF;
     IF doc ? 'silenced_by' THEN
         INSERT INTO alert_events (alert_id, at, kind, actor, channel, detail)
         VALUES (aid, opened, 'silenced', actor, 'rule',
@@ -227,6 +236,9 @@ BEGIN
             jsonb_strip_nulls(jsonb_build_object('note', doc->>'note',
                                                  'ack_timeout_ms', timeout_ms)));
     PERFORM pg_notify('anxin_alert', json_build_object('id', aid, 'state', 'acknowledged')::text);
+    -- Alerts grouped with this one are the same incident: taken with it.
+    PERFORM anxin_alert_ack(jsonb_set(doc, '{id}', to_jsonb(m.id)))
+       FROM alerts m WHERE m.group_id = aid AND m.state = 'open';
     RETURN 'ok';
 END $$;
 
@@ -264,6 +276,8 @@ BEGIN
     VALUES (aid, now_ts, 'resolved', doc->>'actor', doc->>'channel',
             jsonb_build_object('outcome', doc->>'outcome', 'note', doc->>'note'));
     PERFORM pg_notify('anxin_alert', json_build_object('id', aid, 'state', 'resolved')::text);
+    PERFORM anxin_alert_resolve(jsonb_set(doc, '{id}', to_jsonb(m.id)))
+       FROM alerts m WHERE m.group_id = aid AND m.state IN ('open', 'acknowledged');
     RETURN 'ok';
 END $$;
 

@@ -189,6 +189,39 @@ class Chains(unittest.TestCase):
         self.assertLess(t0, t_fall)
 
 
+class Grouping(unittest.TestCase):
+    def test_emergencies_of_one_elder_moments_apart_are_one_incident(self):
+        db = h.fresh_db("grp")
+        h.import_registry(db, h.sample_registry(1))
+        cap = h.Capture()
+        d = h.Daemon(db, webhook_url=cap.url, rules=rules_dir(db)).start()
+        pub = h.publisher()
+        try:
+            h.publish(pub, d.topic("E-SOS-0001"), {"events": ["sos"]})
+            cap.wait_count(2)
+            h.publish(pub, d.topic("E-SOS-0001"), {"events": ["fall"]})
+            h.wait_for(lambda: len(alert_of(db, "fall")) == 1, what="fall recorded")
+            time.sleep(1.0)
+            # The fall did not page on its own: only the SOS's first step went out.
+            self.assertEqual({r["json"]["rule"] for r in cap.sms()}, {"sos"})
+            sos_id, fall_id = alert_of(db, "sos")[0][0], alert_of(db, "fall")[0][0]
+            self.assertEqual(h.psql(db, "SELECT group_id FROM alerts WHERE id = %s" % fall_id),
+                             [[sos_id]])
+            self.assertEqual(h.psql(db, "SELECT detail->>'alert' FROM alert_events WHERE "
+                                        "alert_id = %s AND kind = 'joined'" % sos_id),
+                             [[fall_id]])
+            # Taking the SOS takes the fall too.
+            self.assertEqual(h.ctl(db, "ack", sos_id).returncode, 0)
+            self.assertEqual(alert_of(db, "fall")[0][1], "acknowledged")
+            r = h.ctl(db, "resolve", sos_id, "--outcome", "assisted_on_site", "--note", "已处理")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(alert_of(db, "fall")[0][1], "resolved")
+        finally:
+            pub.loop_stop()
+            d.stop()
+            cap.close()
+
+
 class TwoInstances(unittest.TestCase):
     def test_two_anxind_on_one_database_page_each_step_once(self):
         db = h.fresh_db("esc2")
