@@ -12,6 +12,7 @@
 #include "err.h"
 #include "mask.h"
 #include "rng.h"
+#include "strmap.h"
 
 struct job {
     struct notifier *nf;
@@ -38,7 +39,17 @@ struct notifier {
     size_t n_jobs, n_inflight;
     uint64_t rng;
     FILE *console[CFG_MAX_PROVIDERS];   /* opened console outputs, by provider index */
+    /* Sends per number and provider name, for per_callee limits. */
+    struct strmap sent;                 /* "provider\x1f+86..." -> struct sent_log */
     bool closing;
+};
+
+#define SENT_KEEP 32    /* send times kept per number: the largest limit count counted */
+
+struct sent_log {
+    int64_t t[SENT_KEEP];               /* newest first */
+    int n;
+    char key[];
 };
 
 static void free_secrets(struct notifier_secrets *s)
@@ -309,6 +320,115 @@ static void send_webhook(struct job *j, int index, const struct cfg_provider *p)
     nf->n_inflight++;
 }
 
+static struct sent_log *sent_log(struct notifier *nf, const struct cfg_provider *p,
+                                 const char *to, bool create)
+{
+    char key[CFG_NAME_MAX + 24];
+    snprintf(key, sizeof key, "%s\x1f%s", p->name, to);
+    struct sent_log *l = strmap_get(&nf->sent, key);
+    if (l || !create)
+        return l;
+    l = calloc(1, sizeof *l + strlen(key) + 1);
+    if (!l)
+        return NULL;
+    strcpy(l->key, key);
+    if (strmap_put(&nf->sent, l->key, l, NULL)) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* When the provider's per-number limits allow the next send to `to` (now
+ * if they do now). *why describes the limit that holds it back. */
+static int64_t allowed_at(struct notifier *nf, const struct cfg_provider *p, const char *to,
+                          int64_t now, const struct cfg_limit **why)
+{
+    int64_t at = now;
+    const struct sent_log *l = p->n_per_callee ? sent_log(nf, p, to, false) : NULL;
+    *why = NULL;
+    for (size_t i = 0; l && i < p->n_per_callee; i++) {
+        const struct cfg_limit *lim = &p->per_callee[i];
+        int c = lim->count < SENT_KEEP ? lim->count : SENT_KEEP;
+        /* The c-th newest send must have left the window. */
+        if (l->n >= c && l->t[c - 1] + lim->window_ms > at) {
+            at = l->t[c - 1] + lim->window_ms;
+            *why = lim;
+        }
+    }
+    return at;
+}
+
+static void note_sent(struct notifier *nf, const struct cfg_provider *p, const char *to,
+                      int64_t now)
+{
+    if (!p->n_per_callee)
+        return;
+    struct sent_log *l = sent_log(nf, p, to, true);
+    if (!l)
+        return;
+    memmove(l->t + 1, l->t, (SENT_KEEP - 1) * sizeof l->t[0]);
+    l->t[0] = now;
+    if (l->n < SENT_KEEP)
+        l->n++;
+}
+
+static void limit_text(const struct cfg_limit *lim, char *out, size_t len)
+{
+    int64_t w = lim->window_ms;
+    if (w % 86400000 == 0)
+        snprintf(out, len, "%d/%lldd", lim->count, (long long)(w / 86400000));
+    else if (w % 3600000 == 0)
+        snprintf(out, len, "%d/%lldh", lim->count, (long long)(w / 3600000));
+    else if (w % 60000 == 0)
+        snprintf(out, len, "%d/%lldm", lim->count, (long long)(w / 60000));
+    else
+        snprintf(out, len, "%d/%llds", lim->count, (long long)(w / 1000));
+}
+
+/* Every provider of the channel is over its limit for this number: a voice
+ * call becomes an SMS (the chain must not stall on a capped callee); an SMS
+ * waits until the earliest provider allows it. */
+static void capped(struct job *j, const struct cfg_provider *first, int64_t until,
+                   const struct cfg_limit *lim)
+{
+    struct notifier *nf = j->nf;
+    char l[32], err[160];
+    limit_text(lim, l, sizeof l);
+    j->attempt++;
+    j->started_ms = clock_wall_ms();
+    if (j->msg->channel == NOTIFY_VOICE) {
+        snprintf(err, sizeof err, "capped: voice limit %s for this number; sent by SMS instead",
+                 l);
+        struct notifier_attempt a = {
+            .attempt = j->attempt, .provider = first->name, .started_ms = j->started_ms,
+            .finished_ms = j->started_ms, .outcome = NOTIFIER_RETRY, .error = err,
+            .capped = true,
+        };
+        nf->cb(nf->arg, j->msg, &a);
+        j->msg->channel = NOTIFY_SMS;
+        j->chain_pos = 0;
+        j->attempt_here = 0;
+        attempt(j);
+        return;
+    }
+    snprintf(err, sizeof err, "capped: limit %s for this number; waiting", l);
+    struct notifier_attempt a = {
+        .attempt = j->attempt, .provider = first->name, .started_ms = j->started_ms,
+        .finished_ms = j->started_ms, .outcome = NOTIFIER_RETRY, .error = err,
+        .retry_in_ms = until - j->started_ms, .capped = true,
+    };
+    nf->cb(nf->arg, j->msg, &a);
+    if (!j->timer_open) {
+        uv_timer_init(nf->loop, &j->timer);
+        j->timer.data = j;
+        j->timer_open = true;
+    }
+    j->chain_pos = 0;
+    j->attempt_here = 0;
+    uv_timer_start(&j->timer, on_retry_timer, (uint64_t)(until - j->started_ms), 0);
+}
+
 static void attempt(struct job *j)
 {
     int index = -1;
@@ -317,6 +437,25 @@ static void attempt(struct job *j)
         conclude(j, NULL, NOTIFIER_FAILED, 0, NULL, "no provider configured for this channel", -1);
         return;
     }
+    /* Over a per-number limit here: the next provider of the channel. */
+    int64_t now = clock_wall_ms(), earliest = INT64_MAX;
+    const struct cfg_limit *why = NULL, *first_why = NULL;
+    const struct cfg_provider *first = p;
+    while (p && allowed_at(j->nf, p, j->msg->to, now, &why) > now) {
+        int64_t at = allowed_at(j->nf, p, j->msg->to, now, &why);
+        if (at < earliest) {
+            earliest = at;
+            first_why = why;
+        }
+        j->chain_pos++;
+        j->attempt_here = 0;
+        p = current_provider(j, &index);
+    }
+    if (!p) {
+        capped(j, first, earliest, first_why);
+        return;
+    }
+    note_sent(j->nf, p, j->msg->to, now);
     j->attempt++;
     j->attempt_here++;
     j->started_ms = clock_wall_ms();
@@ -383,5 +522,10 @@ void notifier_close(struct notifier *nf)
         finish_job(nf->jobs);
     close_consoles(nf);
     free_secrets(&nf->secrets);
+    size_t it = 0;
+    void *v;
+    while (strmap_next(&nf->sent, &it, NULL, &v))
+        free(v);
+    strmap_free(&nf->sent);
     free(nf);
 }

@@ -32,6 +32,7 @@ struct notifier_attempt {
     const char *provider_ref;       /* provider's message id, or NULL */
     const char *error;              /* why it failed, or NULL */
     int64_t retry_in_ms;            /* for RETRY */
+    bool capped;                    /* held back by a per-number limit */
 };
 
 /* Called on the loop after every attempt. n stays owned by the notifier. */

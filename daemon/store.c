@@ -326,6 +326,8 @@ int store_attempt(struct anxind *d, const struct notify_msg *n, const struct not
         cJSON_AddStringToObject(doc, "ref", a->provider_ref);
     if (a->error)
         cJSON_AddStringToObject(doc, "error", a->error);
+    if (a->capped)
+        cJSON_AddTrueToObject(doc, "capped");
     return queue_doc(d, "anxin_notification_attempt", doc, 0, on_write);
 }
 

@@ -42,7 +42,7 @@ enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE, K_JRNL_KEEP };
 enum { K_PATHS_RULES, K_PATHS_TEMPLATES };
 enum {
     K_PROV_TYPE, K_PROV_URL, K_PROV_TOKEN_FILE, K_PROV_TOKEN_ENV, K_PROV_TIMEOUT,
-    K_PROV_MAX_ATTEMPTS, K_PROV_BACKOFF, K_PROV_BACKOFF_MAX, K_PROV_OUTPUT
+    K_PROV_MAX_ATTEMPTS, K_PROV_BACKOFF, K_PROV_BACKOFF_MAX, K_PROV_OUTPUT, K_PROV_PER_CALLEE
 };
 enum { K_CHAN_PROVIDERS };
 #define MAX_KEYS 11
@@ -58,7 +58,7 @@ static const char *const journal_keys[] = {"dir", "fsync", "segment_size", "keep
 static const char *const paths_keys[] = {"rules", "templates", NULL};
 static const char *const provider_keys[] = {
     "type", "url", "token_file", "token_env", "timeout", "max_attempts", "backoff",
-    "backoff_max", "output", NULL
+    "backoff_max", "output", "per_callee", NULL
 };
 static const char *const channel_keys[] = {"providers", NULL};
 
@@ -916,6 +916,11 @@ static void set_key(struct parser *p, int key, const char *v)
                          false);
             break;
         case K_PROV_OUTPUT: set_str(p, &pr->output, v); break;
+        case K_PROV_PER_CALLEE:
+            if (cfg_parse_limits(v, pr->per_callee, &pr->n_per_callee) != 0)
+                ERR(p, p->line, "per_callee: expected limits like 1/1m, 5/1h, 20/1d (at most "
+                    "%d), got %s", CFG_MAX_LIMITS, quote(q, v));
+            break;
         }
         break;
     }
@@ -1564,5 +1569,43 @@ int cfg_parse_utc_offset(const char *s, int *out_min)
     if (h > 14 || m > 59)
         return ANX_EINVAL;
     *out_min = (s[0] == '-' ? -1 : 1) * (h * 60 + m);
+    return 0;
+}
+
+int cfg_parse_limits(const char *s, struct cfg_limit *out, size_t *n)
+{
+    /* "1/1m, 5/1h, 20/1d": count/duration, separated by commas or spaces. */
+    size_t k = 0;
+    const char *p = s;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        char item[64];
+        size_t l = strcspn(p, ", \t");
+        if (l >= sizeof item || k == CFG_MAX_LIMITS)
+            return ANX_EINVAL;
+        memcpy(item, p, l);
+        item[l] = '\0';
+        p += l;
+        char *slash = strchr(item, '/');
+        if (!slash)
+            return ANX_EINVAL;
+        *slash = '\0';
+        char *end;
+        long count = strtol(item, &end, 10);
+        if (*end || end == item || count < 1 || count > 10000)
+            return ANX_EINVAL;
+        int64_t win;
+        if (cfg_parse_duration(slash + 1, &win) != 0 || win < 1000)
+            return ANX_EINVAL;
+        out[k].count = (int)count;
+        out[k].window_ms = win;
+        k++;
+    }
+    if (k == 0)
+        return ANX_EINVAL;
+    *n = k;
     return 0;
 }

@@ -31,6 +31,14 @@ struct cfg_secret {
 enum cfg_provider_type { CFG_PROVIDER_CONSOLE, CFG_PROVIDER_WEBHOOK };
 enum cfg_fsync { CFG_FSYNC_NONE, CFG_FSYNC_ALWAYS };
 
+#define CFG_MAX_LIMITS 4
+
+/* At most count sends to one number within window_ms. */
+struct cfg_limit {
+    int count;
+    int64_t window_ms;
+};
+
 struct cfg_provider {
     char name[CFG_NAME_MAX + 1];        /* the section's name: [provider "ops-hook"] */
     enum cfg_provider_type type;
@@ -44,6 +52,9 @@ struct cfg_provider {
     int64_t backoff_max_ms;             /* cap, default 5m */
     /* console */
     char *output;                       /* file to append to; NULL = stdout */
+    /* any: per-number limits ("1/1m, 5/1h, 20/1d": Aliyun voice), none by default */
+    struct cfg_limit per_callee[CFG_MAX_LIMITS];
+    size_t n_per_callee;
 };
 
 enum cfg_channel { CFG_CHANNEL_SMS, CFG_CHANNEL_VOICE, CFG_CHANNEL_COUNT };
@@ -137,6 +148,10 @@ int cfg_parse_size(const char *s, int64_t *out_bytes);
 
 /* Parses a UTC offset "+08:00" / "-05:30" into minutes. Returns 0 or ANX_EINVAL. */
 int cfg_parse_utc_offset(const char *s, int *out_min);
+
+/* Parses per-number limits "1/1m, 5/1h, 20/1d" into out (CFG_MAX_LIMITS
+ * entries). Returns 0 or ANX_EINVAL. */
+int cfg_parse_limits(const char *s, struct cfg_limit *out, size_t *n);
 
 /* Looks up a provider by name; returns its index or -1. */
 int cfg_provider_index(const struct cfg *c, const char *name);

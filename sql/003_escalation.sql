@@ -315,3 +315,47 @@ BEGIN
 END $$;
 CREATE TRIGGER api_tokens_notify AFTER INSERT OR UPDATE OR DELETE ON api_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION anxin_tokens_notify();
+
+-- Attempt records now also say when a per-number limit held a notification
+-- back (and a voice call went out as an SMS instead): the timeline shows it.
+CREATE OR REPLACE FUNCTION anxin_notification_attempt(doc jsonb) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    nid bigint := (doc->>'notification')::bigint;
+    outcome text := doc->>'outcome';
+    fin timestamptz := anxin_ms((doc->>'finished')::bigint);
+BEGIN
+    INSERT INTO notification_attempts (notification_id, attempt, provider, started_at,
+                                       finished_at, outcome, http_status, provider_ref, error)
+    VALUES (nid, (doc->>'attempt')::int, doc->>'provider', anxin_ms((doc->>'started')::bigint),
+            fin, outcome, (doc->>'http_status')::int, doc->>'ref', doc->>'error')
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE notifications
+       SET attempts = greatest(attempts, (doc->>'attempt')::int),
+           status = CASE
+                        WHEN status IN ('delivered', 'cancelled') THEN status
+                        WHEN outcome = 'sent' THEN 'sent'
+                        WHEN outcome = 'failed' THEN 'failed'
+                        ELSE 'sending'
+                    END::notification_status,
+           provider = doc->>'provider',
+           provider_ref = coalesce(doc->>'ref', provider_ref),
+           last_error = CASE WHEN outcome = 'sent' THEN NULL ELSE doc->>'error' END,
+           sent_at = CASE WHEN outcome = 'sent' THEN fin ELSE sent_at END,
+           updated_at = now()
+     WHERE id = nid;
+    IF outcome IN ('sent', 'failed') OR doc ? 'capped' THEN
+        INSERT INTO alert_events (alert_id, at, kind, actor, channel, detail)
+        SELECT n.alert_id, fin, CASE WHEN doc ? 'capped' THEN 'capped' ELSE outcome END,
+               'provider:' || (doc->>'provider'), n.channel,
+               jsonb_strip_nulls(jsonb_build_object(
+                   'notification', nid, 'attempt', (doc->>'attempt')::int,
+                   'contact', n.contact_name, 'http_status', (doc->>'http_status')::int,
+                   'ref', doc->>'ref', 'error', doc->>'error'))
+          FROM notifications n WHERE n.id = nid;
+    END IF;
+    RETURN true;
+END $$;

@@ -189,6 +189,41 @@ class Chains(unittest.TestCase):
         self.assertLess(t0, t_fall)
 
 
+class Limits(unittest.TestCase):
+    def test_a_capped_voice_call_goes_out_as_sms_and_the_timeline_says_so(self):
+        db = h.fresh_db("cap")
+        h.import_registry(db, h.sample_registry(1))
+        d_rules = os.path.join(h.RUN, "cap-rules-" + db)
+        os.makedirs(d_rules, exist_ok=True)
+        with open(os.path.join(d_rules, "cap.rules"), "w") as f:
+            f.write("rule sos {\n    when event sos\n    severity critical\n    chain calls\n}\n"
+                    "chain calls {\n    at 0s notify family by voice\n"
+                    "    at 2s notify family by voice\n}\n")
+        cap = h.Capture()
+        voice_url = cap.url.replace("/notify", "/voice")
+        d = h.Daemon(db, webhook_url=cap.url, rules=d_rules,
+                     extra='[provider "call"]\ntype = webhook\nurl = %s\nper_callee = 1/1m\n'
+                           '[channel "voice"]\nproviders = call\n' % voice_url).start()
+        pub = h.publisher()
+        try:
+            h.publish(pub, d.topic("E-SOS-0001"), {"events": ["sos"]})
+            got = cap.wait_count(2, timeout=10)
+            self.assertEqual((got[0]["path"], got[0]["json"]["channel"]), ("/voice", "voice"))
+            # The second call within the minute is over the provider's limit:
+            # it goes out as an SMS through the SMS provider.
+            self.assertEqual((got[1]["path"], got[1]["json"]["channel"]), ("/notify", "sms"))
+            self.assertEqual(got[1]["json"]["to"], got[0]["json"]["to"])
+            h.wait_for(lambda: h.psql(db, "SELECT count(*) FROM alert_events WHERE kind = "
+                                          "'capped'") == [["1"]], what="timeline entry")
+            err = h.psql(db, "SELECT detail->>'error' FROM alert_events WHERE kind = 'capped'")
+            self.assertEqual(err[0][0], "capped: voice limit 1/1m for this number; sent by SMS "
+                                        "instead")
+        finally:
+            pub.loop_stop()
+            d.stop()
+            cap.close()
+
+
 class Grouping(unittest.TestCase):
     def test_emergencies_of_one_elder_moments_apart_are_one_incident(self):
         db = h.fresh_db("grp")
