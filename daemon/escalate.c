@@ -173,6 +173,16 @@ void escalate_plan_open(struct anxind *d, const struct alert *a, const struct re
         p->next_step = n0;
         p->next_due_ms = a->opened_ms + off;
     }
+    /* A chain that does not repeat ends; an alert nobody takes by
+     * [anxind] expire_after past its last step expires (recorded) rather
+     * than stay open forever. */
+    if (c->repeat_ms <= 0 && c->n_steps > 0) {
+        int64_t last = 0;
+        for (size_t i = 0; i < c->n_steps; i++)
+            if (c->steps[i].at_ms > last)
+                last = c->steps[i].at_ms;
+        p->expire_ms = a->opened_ms + last + d->cfg->expire_after_ms;
+    }
 }
 
 void escalate_plan_json(struct anxind *d, const struct esc_plan *p, cJSON *doc)
@@ -220,6 +230,8 @@ void escalate_plan_json(struct anxind *d, const struct esc_plan *p, cJSON *doc)
         jsonu_add_int(doc, "step_reached", p->step_reached);
     if (p->ack_timeout_ms > 0)
         jsonu_add_int(doc, "ack_timeout_ms", p->ack_timeout_ms);
+    if (p->expire_ms > 0)
+        jsonu_add_int(doc, "expire", p->expire_ms);
     (void)d;
 }
 
@@ -290,6 +302,7 @@ static void run_timer(struct anxind *d, const PGresult *r, int row, int64_t now)
     p->created_ms = now;
     p->step_reached = -1;
     bool ack_timeout = strcmp(PQgetvalue(r, row, C_KIND), "ack_timeout") == 0;
+    bool expire = strcmp(PQgetvalue(r, row, C_KIND), "expire") == 0;
     const char *state = PQgetvalue(r, row, C_STATE);
 
     struct alert a = {0};
@@ -316,7 +329,10 @@ static void run_timer(struct anxind *d, const PGresult *r, int row, int64_t now)
     const struct rule_chain *c = chain_of(d, &a, ru);
     bool act = e && c && (ack_timeout ? strcmp(state, "acknowledged") == 0
                                       : strcmp(state, "open") == 0);
-    if (act) {
+    if (expire) {
+        cJSON_AddTrueToObject(doc, "expire");
+        jsonu_add_int(doc, "after_ms", now - a.opened_ms);
+    } else if (act) {
         char text[1024];
         const struct reg_device *dev = reg_find_device(&d->reg, a.device_id);
         render(d, &a, e, ru, dev ? dev->kind : NULL, NULL, NULL, text, sizeof text);

@@ -33,6 +33,7 @@ struct esc_plan {
     int64_t next_step, next_due_ms;
     int64_t step_reached;                       /* last firing run, -1 none */
     int64_t ack_timeout_ms;                     /* the chain's (alert open only) */
+    int64_t expire_ms;                          /* when an untaken alert expires, 0 never */
     char target[160];                           /* what the firing names, for the timeline */
 };
 

@@ -30,7 +30,7 @@ enum sec_kind {
 };
 
 /* Key indexes; each list must match its name table below. */
-enum { K_NODE, K_LOG_LEVEL, K_UTC_OFFSET };
+enum { K_NODE, K_LOG_LEVEL, K_UTC_OFFSET, K_EXPIRE_AFTER };
 enum {
     K_MQTT_URL, K_MQTT_CLIENT_ID, K_MQTT_USERNAME, K_MQTT_PASSWORD_FILE, K_MQTT_PASSWORD_ENV,
     K_MQTT_CA_FILE, K_MQTT_TOPICS, K_MQTT_KEEPALIVE, K_MQTT_SESSION_EXPIRY,
@@ -47,7 +47,8 @@ enum {
 enum { K_CHAN_PROVIDERS };
 #define MAX_KEYS 11
 
-static const char *const anxind_keys[] = {"node", "log_level", "utc_offset", NULL};
+static const char *const anxind_keys[] = {"node", "log_level", "utc_offset", "expire_after",
+                                          NULL};
 static const char *const mqtt_keys[] = {
     "url", "client_id", "username", "password_file", "password_env", "ca_file", "topics",
     "keepalive", "session_expiry", "reconnect_max", "receive_maximum", NULL
@@ -786,6 +787,9 @@ static void set_key(struct parser *p, int key, const char *v)
             else
                 ERR(p, p->line, "node: expected 1 to %d letters, digits, '.', '_' or '-', got %s",
                     CFG_NAME_MAX, quote(q, v));
+        } else if (key == K_EXPIRE_AFTER) {
+            set_duration(p, "expire_after", &c->expire_after_ms, v, 1000, INT64_C(366) * 86400000,
+                         "1s to 366d", false);
         } else if (key == K_UTC_OFFSET) {
             int off;
             if (cfg_parse_utc_offset(v, &off) == 0)
@@ -1395,6 +1399,8 @@ static void finish(struct parser *p, const char *conf_dir, const char *state_dir
     /* Defaults for whatever the file left out. */
     if (p->seen_fixed[SEC_ANXIND][K_UTC_OFFSET] <= 0)
         c->utc_offset_min = 480;
+    if (p->seen_fixed[SEC_ANXIND][K_EXPIRE_AFTER] <= 0)
+        c->expire_after_ms = INT64_C(24) * 3600000;
     if (!c->node[0])
         snprintf(c->node, sizeof c->node, "anxind");
     if (!c->log_level)

@@ -63,6 +63,9 @@ struct cfg {
     char *file;                         /* path given to cfg_parse */
     char node[CFG_NAME_MAX + 1];        /* [anxind] node: this instance's name, default hostname-free "anxind" */
     char *log_level;                    /* [anxind] log_level: debug info warn error; default info */
+    int64_t expire_after_ms;            /* [anxind] expire_after: an alert nobody took expires
+                                         * this long after its chain's last step (chains that
+                                         * do not repeat); default 24h */
     int utc_offset_min;                 /* [anxind] utc_offset: the county's clock for message
                                          * texts and records, default +08:00 (480) */
 

@@ -13,7 +13,8 @@ ALTER TABLE alerts
 -- One row per pending firing of a chain (kind 'step', step = firing number)
 -- or per ack timeout (kind 'ack_timeout'). Done rows stay as the record.
 ALTER TABLE escalation_timers
-    ADD COLUMN kind text NOT NULL DEFAULT 'step' CHECK (kind IN ('step', 'ack_timeout')),
+    ADD COLUMN kind text NOT NULL DEFAULT 'step'
+        CHECK (kind IN ('step', 'ack_timeout', 'expire')),
     ADD COLUMN cancelled boolean NOT NULL DEFAULT false;
 ALTER TABLE escalation_timers DROP CONSTRAINT escalation_timers_alert_id_step_key;
 ALTER TABLE escalation_timers ADD CONSTRAINT escalation_timers_once UNIQUE (alert_id, kind, step);
@@ -98,6 +99,11 @@ BEGIN
                 anxin_ms((doc->'next'->>'due')::bigint))
         ON CONFLICT DO NOTHING;
     END IF;
+    IF doc ? 'expire' THEN
+        INSERT INTO escalation_timers (alert_id, kind, step, due_at)
+        VALUES (aid, 'expire', 0, anxin_ms((doc->>'expire')::bigint))
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN true;
 END $$;
 
@@ -173,6 +179,19 @@ BEGIN
     RETURNING alert_id INTO aid;
     IF aid IS NULL THEN
         RETURN false;
+    END IF;
+    IF doc ? 'expire' THEN
+        -- Its chain ran out long ago and nobody took it: expired, recorded.
+        UPDATE alerts SET state = 'expired', resolved_at = now_ts
+         WHERE id = aid AND state = 'open';
+        IF FOUND THEN
+            INSERT INTO alert_events (alert_id, at, kind, actor, channel, detail)
+            VALUES (aid, now_ts, 'expired', actor, 'timer',
+                    jsonb_build_object('after_ms', (doc->>'after_ms')::bigint));
+            PERFORM pg_notify('anxin_alert', json_build_object('id', aid,
+                                                               'state', 'expired')::text);
+        END IF;
+        RETURN true;
     END IF;
     IF doc ? 'reopen' THEN
         -- An ack timeout: the acknowledged alert is paged again.

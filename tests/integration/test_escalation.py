@@ -189,6 +189,31 @@ class Chains(unittest.TestCase):
         self.assertLess(t0, t_fall)
 
 
+class Expiry(unittest.TestCase):
+    def test_an_alert_nobody_takes_expires_after_its_chain(self):
+        db = h.fresh_db("exp")
+        h.import_registry(db, h.sample_registry(1))
+        cap = h.Capture()
+        d = h.Daemon(db, webhook_url=cap.url, rules=rules_dir(db))
+        # The harness writes [anxind]; the key goes into that section.
+        text = open(d.conf).read().replace("[anxind]\n", "[anxind]\nexpire_after = 2s\n", 1)
+        with open(d.conf, "w") as f:
+            f.write(text)
+        d.start()
+        pub = h.publisher()
+        try:
+            h.publish(pub, d.topic("E-SOS-0001"), {"events": ["fall"]})   # chain once: 0s, 3s
+            h.wait_for(lambda: alert_of(db, "fall") and alert_of(db, "fall")[0][1] == "expired",
+                       timeout=15, what="expired after 3 s + 2 s")
+            ev = h.psql(db, "SELECT kind FROM alert_events WHERE kind IN ('escalate', "
+                            "'expired') ORDER BY id")
+            self.assertEqual([e[0] for e in ev], ["escalate", "expired"])
+        finally:
+            pub.loop_stop()
+            d.stop()
+            cap.close()
+
+
 class Limits(unittest.TestCase):
     def test_a_capped_voice_call_goes_out_as_sms_and_the_timeline_says_so(self):
         db = h.fresh_db("cap")
