@@ -1,0 +1,43 @@
+/* provider.h - what every notification provider module builds and reads:
+ * one HTTP request for a notification, and the meaning of the answer.
+ * The modules (prov_kannel, prov_aliyun, prov_tencent, prov_twilio,
+ * prov_webhook) are pure: credentials, time and randomness are passed in,
+ * so their requests and signatures can be checked against the providers'
+ * published examples. The notifier sends what they build. */
+#ifndef ANXIN_PROVIDER_H
+#define ANXIN_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROV_MAX_HEADERS 8
+
+struct prov_request {
+    char method[8];                     /* "GET" or "POST" */
+    char *url;                          /* malloc'd */
+    char *body;                         /* malloc'd, NULL for none */
+    size_t body_len;
+    char *headers[PROV_MAX_HEADERS];    /* malloc'd "Name: value" lines, NULL-terminated */
+    char *userpwd;                      /* basic auth "user:password", malloc'd or NULL */
+};
+
+/* Frees what a builder put into r and zeroes it. */
+void prov_request_free(struct prov_request *r);
+
+/* Appends a header line (printf-style); returns 0 or ANX_ENOMEM/ANX_ERANGE. */
+int prov_add_header(struct prov_request *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+enum prov_result {
+    PROV_SENT,          /* the provider took it; ref holds its message id */
+    PROV_RETRY,         /* try again later (timeouts, 5xx, 429, throttling codes) */
+    PROV_FAILED,        /* refused for good (bad number, bad credentials, bad template) */
+};
+
+/* A parameter for signing and form/query encoding. */
+struct prov_param {
+    const char *key;
+    const char *value;
+};
+
+#endif
