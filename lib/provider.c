@@ -38,3 +38,10 @@ int prov_add_header(struct prov_request *r, const char *fmt, ...)
     }
     return 0;
 }
+
+const char *prov_report_status_name(enum prov_report_status s)
+{
+    static const char *const names[] = {"delivered", "undelivered", "answered", "not_answered",
+                                        "pending"};
+    return (unsigned)s < 5 ? names[s] : "unknown";
+}

@@ -34,6 +34,27 @@ enum prov_result {
     PROV_FAILED,        /* refused for good (bad number, bad credentials, bad template) */
 };
 
+/* A delivery report (or call result) a provider sends back, matched to our
+ * notification by the id we gave it (OutId, SessionContext, callback URL). */
+enum prov_report_status {
+    PROV_DELIVERED,     /* the SMS reached the phone */
+    PROV_UNDELIVERED,   /* the SMS did not (and will not) */
+    PROV_ANSWERED,      /* the call was answered */
+    PROV_NOT_ANSWERED,  /* the call was not answered (busy, no answer, failed): not reached */
+    PROV_PENDING,       /* an intermediate state (queued, ringing): recorded, not final */
+};
+
+struct prov_report {
+    int64_t notification;   /* our notification id, 0 if the report did not carry one */
+    enum prov_report_status status;
+    char ref[96];           /* the provider's message or call id */
+    char detail[128];       /* the provider's code or text, for the timeline */
+    int64_t at_ms;          /* when it happened, 0 if not given */
+    char digits[8];         /* key presses on a call ("1"), "" if none */
+};
+
+const char *prov_report_status_name(enum prov_report_status s);
+
 /* A parameter for signing and form/query encoding. */
 struct prov_param {
     const char *key;
