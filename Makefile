@@ -46,7 +46,7 @@ LIB_SRC    := $(wildcard lib/*.c)
 DAEMON_SRC := $(filter-out daemon/anxind.c daemon/anxinctl.c,$(wildcard daemon/*.c))
 # anxinctl is blocking and small: its commands plus the few modules it shares.
 CTL_SRC    := $(wildcard daemon/ctl_*.c) $(filter $(DAEMON_SRC),daemon/schema.c daemon/secret.c daemon/fileio.c daemon/log.c \
-              daemon/rules_load.c daemon/journal.c daemon/regdb.c)
+              daemon/rules_load.c daemon/templates_load.c daemon/journal.c daemon/regdb.c)
 ANXIND_SRC := $(filter-out $(wildcard daemon/ctl_*.c),$(DAEMON_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
@@ -54,7 +54,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 CTL_OBJ    := $(CTL_SRC:%.c=$(O)/%.o)
 ANXIND_OBJ := $(ANXIND_SRC:%.c=$(O)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
-TOOLS      := $(O)/anxin-load
+TOOLS      := $(O)/anxin-load $(O)/notify-bench
 
 .PHONY: all asan test test-asan demo install clean unit deps fuzz
 all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
@@ -85,6 +85,9 @@ $(O)/tests/%: $(O)/tests/unit/%.o $$(addprefix $(O)/,$$(addsuffix .o,$$(UNIT_EXT
 $(O)/anxin-load: bench/anxin-load.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ bench/anxin-load.c -lmosquitto
+
+$(O)/notify-bench: $(O)/bench/notify-bench.o $(O)/daemon/httpc.o $(O)/daemon/notifier.o $(O)/daemon/log.o $(O)/libanxin.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -pthread
 
 asan:
 	@$(MAKE) --no-print-directory O=build-asan SAN=1 CFLAGS="-O1 -g"
@@ -122,6 +125,9 @@ install: all
 	@[ -e $(DESTDIR)$(SYSCONFDIR)/anxin/rules.d/default.rules ] || \
 		install -m 644 conf/rules.d/default.rules $(DESTDIR)$(SYSCONFDIR)/anxin/rules.d/
 	install -m 644 conf/rules.d/tests/*.test $(DESTDIR)$(DATADIR)/anxin/rules-tests/
+	@[ -e $(DESTDIR)$(SYSCONFDIR)/anxin/templates ] || { \
+		install -d $(DESTDIR)$(SYSCONFDIR)/anxin/templates && \
+		install -m 644 conf/templates/*.txt $(DESTDIR)$(SYSCONFDIR)/anxin/templates/; }
 	install -m 644 docs/*.md $(DESTDIR)$(DATADIR)/doc/anxin/
 	@if [ -d $(DESTDIR)/lib/systemd/system ] || [ -n "$(DESTDIR)" ]; then \
 		install -d $(DESTDIR)/lib/systemd/system && \

@@ -24,6 +24,8 @@ static const struct ctl_command commands[] = {
      "rules over recorded telemetry"},
     {"export-journal", ctl_cmd_export_journal,
      "export-journal [DIR]     recorded telemetry as JSON lines, for replay"},
+    {"providers", ctl_cmd_providers,
+     "providers                the notification providers, their channels and report addresses"},
     {"reload", ctl_cmd_reload, "reload                   check, then tell anxind to reload"},
     {"alerts", ctl_cmd_alerts, "alerts [--state S]       list alerts (open, acknowledged, resolved, all)"},
     {"record", ctl_cmd_record, "record ID [--format text|json|csv]  the handling record of one alert"},

@@ -18,6 +18,7 @@
 #include "rng.h"
 #include "schema.h"
 #include "rules_load.h"
+#include "templates_load.h"
 #include "secret.h"
 #include "snapshot.h"
 
@@ -105,6 +106,38 @@ static struct rule_set *load_rules(const char *dir, struct logger *log)
     }
     rule_diags_free(&diags);
     return rs;
+}
+
+static void log_template_problem(void *arg, bool warning, const char *path, const char *msg)
+{
+    struct logger *log = arg;
+    log_write(log, warning ? LOG_WARN : LOG_ERROR, "templates: %s: %s", path, msg);
+}
+
+/* Loads the message templates into a new set; on errors (logged) the
+ * current set stays. Returns 0 or ANX_EPARSE. */
+static int load_templates(struct anxind *d)
+{
+    struct mtpl_set *set = calloc(1, sizeof *set);
+    bool missing;
+    if (!set)
+        return ANX_ENOMEM;
+    if (templates_load_dir(d->cfg->templates_dir, set, &missing, log_template_problem,
+                           &d->log) != 0) {
+        free(set);
+        return ANX_EPARSE;
+    }
+    if (d->templates) {
+        mtpl_free(d->templates);
+        free(d->templates);
+    }
+    d->templates = set;
+    if (missing)
+        log_info(&d->log, "templates: no folder %s; using the rules' messages and the "
+                          "built-in voice text", d->cfg->templates_dir);
+    else
+        log_info(&d->log, "templates: %zu loaded from %s", set->n, d->cfg->templates_dir);
+    return 0;
 }
 
 /* Starts watching every monitored device (absence rules need no message). */
@@ -392,8 +425,11 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     struct anxind *d = s->data;
     if (signum == SIGHUP) {
-        log_info(&d->log, "SIGHUP: reloading %s and the rules", d->conf_path);
+        log_info(&d->log, "SIGHUP: reloading %s, the rules and the templates", d->conf_path);
         reload_rules(d);
+        if (load_templates(d) != 0)
+            log_error(&d->log, "reload: the templates in %s have errors (above); still using "
+                               "the previous ones", d->cfg->templates_dir);
         struct cfg *c = load_config(d->conf_path, &d->log);
         if (!c) {
             log_error(&d->log, "reload: %s has errors; still running with the previous "
@@ -559,6 +595,12 @@ static int start(struct anxind *d, const char *conf, bool check_only)
         PQfinish(db);
         return 2;
     }
+    if (load_templates(d) != 0) {
+        log_error(&d->log, "templates: %s has errors; not starting (anxinctl check shows them)",
+                  d->cfg->templates_dir);
+        PQfinish(db);
+        return 2;
+    }
     d->eng = eng_new(d->rules, d->cfg->utc_offset_min);
     if (!d->eng || store_load(d, db) != 0) {
         PQfinish(db);
@@ -687,6 +729,10 @@ static void free_all(struct anxind *d)
         free(v);
     strmap_free(&d->reload_ids);
     eng_free(d->eng);
+    if (d->templates) {
+        mtpl_free(d->templates);
+        free(d->templates);
+    }
     rule_set_free(d->rules);
     free(d->silences);
     token_set_clear(&d->tokens);

@@ -16,10 +16,12 @@
 #include "httpc.h"
 #include "httpd.h"
 #include "journal.h"
+#include "msgtmpl.h"
 #include "log.h"
 #include "mqttb.h"
 #include "notifier.h"
 #include "pgc.h"
+#include "provider.h"
 #include "registry.h"
 #include "rule.h"
 #include "telemetry.h"
@@ -57,6 +59,8 @@ struct anxind_stats {
     uint64_t notification_retries;
     uint64_t db_errors;
     uint64_t registry_reloads;
+    uint64_t reports_received;      /* delivery reports taken on /hooks */
+    uint64_t reports_rejected;      /* refused: bad signature, malformed, unknown provider */
 };
 
 struct anxind {
@@ -76,6 +80,7 @@ struct anxind {
 
     struct registry reg;
     struct rule_set *rules;
+    struct mtpl_set *templates;     /* conf/templates; never NULL once started */
     struct eng *eng;                /* compiled rules and their per-device state */
     uv_timer_t rules_timer;         /* the engine's next wake-up */
     int64_t rules_armed_due;        /* what rules_timer is set for */
@@ -150,6 +155,11 @@ void store_flush_last_seen(struct anxind *d);
 void store_refill_ids(struct anxind *d);
 void store_reload_registry(struct anxind *d);
 int64_t store_take_id(struct anxind *d, struct id_block *b);
+
+int store_report(struct anxind *d, const char *provider, const struct prov_report *r);
+
+/* hooks.c: what providers call back with (/hooks/<provider>/...). */
+void hooks_handle(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep);
 
 /* api.c: the HTTP routes. */
 void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *rep);

@@ -93,6 +93,11 @@ static void render_metrics(struct anxind *d, struct text *t)
            "Notifications every provider refused or never took.", s->notifications_failed);
     metric(t, "anxin_notification_retries_total", "counter",
            "Attempts that will be tried again.", s->notification_retries);
+    metric(t, "anxin_delivery_reports_total", "counter",
+           "Delivery reports and call results taken from providers.", s->reports_received);
+    metric(t, "anxin_delivery_reports_rejected_total", "counter",
+           "Reports refused: bad signature or key, malformed, unknown provider.",
+           s->reports_rejected);
     metric(t, "anxin_notifications_pending", "gauge", "Notifications being sent or retried.",
            d->notifier ? notifier_pending(d->notifier) : 0);
     metric(t, "anxin_db_pending_writes", "gauge", "Queries waiting for the database.",
@@ -398,6 +403,10 @@ void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *
 
     if (strncmp(req->path, "/api/v1/alerts", 14) == 0) {
         api_alerts(d, req, rep);
+        return;
+    }
+    if (strncmp(req->path, "/hooks/", 7) == 0) {
+        hooks_handle(d, req, rep);
         return;
     }
 

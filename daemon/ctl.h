@@ -43,6 +43,7 @@ int ctl_cmd_test_rules(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_replay(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_export_journal(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_reload(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_providers(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_token(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "templates_load.h"
 #include "rules_load.h"
 #include "secret.h"
 
@@ -50,6 +51,36 @@ static int check_rules(const struct ctl_opts *o, const char *dir)
     return bad;
 }
 
+static void print_template_problem(void *arg, bool warning, const char *path,
+                                   const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "%s: %s: %s\n", path, warning ? "warning" : "error", msg);
+}
+
+/* The message templates: errors fail the check, warnings are shown. */
+static int check_templates(const struct ctl_opts *o, const char *dir)
+{
+    struct mtpl_set *set = calloc(1, sizeof *set);
+    bool missing;
+    if (!set)
+        return 1;
+    int rc = templates_load_dir(dir, set, &missing, print_template_problem, NULL);
+    if (rc == 0 && !o->quiet) {
+        if (missing)
+            printf("%s: no templates folder; SMS use the rules' messages, calls the "
+                   "built-in text\n", dir);
+        else
+            printf("%s: OK (%zu template(s))\n", dir, set->n);
+    } else if (rc != 0) {
+        fprintf(stderr, "%s: templates with errors: anxind would not start with them, and a "
+                        "reload would keep the previous ones\n", dir);
+    }
+    mtpl_free(set);
+    free(set);
+    return rc ? 1 : 0;
+}
+
 int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--rules") == 0)
@@ -87,8 +118,9 @@ int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv)
         printf("%s: OK (%zu provider(s), %zu topic filter(s)%s)\n", path, c->n_providers,
                c->mqtt_n_topics, warnings ? ", see warnings" : "");
 
-    /* The rules the daemon would load with this configuration. */
+    /* The rules and templates the daemon would load with this configuration. */
     bad |= check_rules(o, c->rules_dir);
+    bad |= check_templates(o, c->templates_dir);
     cfg_free(c);
     return bad ? 1 : 0;
 }

@@ -32,13 +32,25 @@ static const char *rule_template(const struct rule *r)
                  "请联系确认。回复{ack_code}确认由您处理。";
 }
 
+/* A call's text when no template gives one: spoken, so no reply code. */
+#define VOICE_DEFAULT "安心养老提醒您：{elder.name}，{elder.village}，{time}，{rule.title}。" \
+                      "请立即联系或上门查看。"
+
+/* What an alert says, per channel (msgtmpl.h: template, else the rule's
+ * message for SMS or VOICE_DEFAULT), with its instruction. */
+struct texts {
+    char sms[1024];
+    char voice[1024];
+};
+
 static struct notify_msg *make_note(struct anxind *d, const struct alert *a,
                                     const struct reg_elder *e, const struct reg_contact *c,
-                                    enum notify_channel ch, const char *text, int64_t now)
+                                    enum notify_channel ch, const struct texts *tx, int64_t now)
 {
     struct notify_msg *n = calloc(1, sizeof *n);
-    if (!n || !(n->text = strdup(text))) {
-        free(n);
+    if (!n || !(n->text = strdup(ch == NOTIFY_VOICE ? tx->voice : tx->sms)) ||
+        (ch == NOTIFY_VOICE && !(n->sms_text = strdup(tx->sms)))) {
+        notify_msg_free(n);
         return NULL;
     }
     n->id = store_take_id(d, &d->notification_ids);
@@ -94,7 +106,8 @@ static void describe_step(const struct rule_step *s, char *out, size_t len)
 
 /* Adds the targets of one firing (one step) to the plan. */
 static void plan_step(struct anxind *d, const struct alert *a, const struct reg_elder *e,
-                      const struct rule_step *s, int k, const char *text, struct esc_plan *p)
+                      const struct rule_step *s, int k, const struct texts *text,
+                      struct esc_plan *p)
 {
     struct esc_target t[ESC_MAX_NOTES];
     size_t n = esc_targets(s, e, voice_ok(d), t, ESC_MAX_NOTES);
@@ -121,7 +134,7 @@ static void plan_step(struct anxind *d, const struct alert *a, const struct reg_
 
 static void render(struct anxind *d, const struct alert *a, const struct reg_elder *e,
                    const struct rule *r, const char *device_kind, const char *event,
-                   const char *value, char *out, size_t len)
+                   const char *value, struct texts *out)
 {
     struct rule shown;
     if (r)
@@ -132,8 +145,20 @@ static void render(struct anxind *d, const struct alert *a, const struct reg_eld
         snprintf(shown.title, sizeof shown.title, "%s", a->rule);
         shown.severity = a->severity;
     }
-    snprintf(shown.sms_template, sizeof shown.sms_template, "%s", rule_template(r));
-    notify_render_sms(&shown, a, e, device_kind, event, value, d->cfg->utc_offset_min, out, len);
+    const char *sev = rule_severity_name(shown.severity);
+    for (int ch = 0; ch < 2; ch++) {
+        enum notify_channel c = ch ? NOTIFY_VOICE : NOTIFY_SMS;
+        const char *t = mtpl_find(d->templates, shown.name, sev, c);
+        if (!t)
+            t = c == NOTIFY_VOICE ? VOICE_DEFAULT : rule_template(r);
+        snprintf(shown.sms_template, sizeof shown.sms_template, "%s", t);
+        char *buf = c == NOTIFY_VOICE ? out->voice : out->sms;
+        notify_render_sms(&shown, a, e, device_kind, event, value, d->cfg->utc_offset_min, buf,
+                          sizeof out->sms);
+        if (mtpl_finish(c, a->ack_code, buf, sizeof out->sms) != 0)
+            log_warn(&d->log, "alert %" PRId64 ": the %s text is too long to add its "
+                              "instruction", a->id, notify_channel_name(c));
+    }
 }
 
 void escalate_plan_open(struct anxind *d, const struct alert *a, const struct reg_elder *e,
@@ -143,8 +168,8 @@ void escalate_plan_open(struct anxind *d, const struct alert *a, const struct re
     memset(p, 0, sizeof *p);
     p->created_ms = now;
     p->step_reached = -1;
-    char text[1024];
-    render(d, a, e, r, device_kind, event, value, text, sizeof text);
+    struct texts text;
+    render(d, a, e, r, device_kind, event, value, &text);
     const struct rule_chain *c = chain_of(d, a, r);
     if (!c) {
         /* A care plan naming a chain the rules lack: tell priority 1 rather
@@ -153,7 +178,7 @@ void escalate_plan_open(struct anxind *d, const struct alert *a, const struct re
                           "priority-1 contacts by SMS", a->id, a->chain);
         struct rule_step s = {.target = RULE_TARGET_PRIORITY, .priority = 1,
                               .channels = RULE_CH_SMS};
-        plan_step(d, a, e, &s, 0, text, p);
+        plan_step(d, a, e, &s, 0, &text, p);
         p->step_reached = 0;
         return;
     }
@@ -162,7 +187,7 @@ void escalate_plan_open(struct anxind *d, const struct alert *a, const struct re
         const struct rule_step *s;
         int64_t off;
         if (esc_firing(c, k, &s, &off))
-            plan_step(d, a, e, s, (int)k, text, p);
+            plan_step(d, a, e, s, (int)k, &text, p);
     }
     p->step_reached = n0 - 1;
     p->ack_timeout_ms = esc_ack_timeout_ms(c);
@@ -333,9 +358,9 @@ static void run_timer(struct anxind *d, const PGresult *r, int row, int64_t now)
         cJSON_AddTrueToObject(doc, "expire");
         jsonu_add_int(doc, "after_ms", now - a.opened_ms);
     } else if (act) {
-        char text[1024];
+        struct texts text;
         const struct reg_device *dev = reg_find_device(&d->reg, a.device_id);
-        render(d, &a, e, ru, dev ? dev->kind : NULL, NULL, NULL, text, sizeof text);
+        render(d, &a, e, ru, dev ? dev->kind : NULL, NULL, NULL, &text);
         const struct rule_step *s;
         int64_t off;
         if (ack_timeout) {
@@ -350,7 +375,7 @@ static void run_timer(struct anxind *d, const PGresult *r, int row, int64_t now)
                 for (size_t i = 0; i < e->n_contacts && p->n < ESC_MAX_NOTES; i++)
                     if (e->contacts[i].id == cid) {
                         struct notify_msg *m = make_note(d, &a, e, &e->contacts[i], NOTIFY_SMS,
-                                                         text, now);
+                                                         &text, now);
                         if (m) {
                             p->note_step[p->n] = (int)reached;
                             p->notes[p->n++] = m;
@@ -361,7 +386,7 @@ static void run_timer(struct anxind *d, const PGresult *r, int row, int64_t now)
              * with nothing left repeats its last step. */
             int64_t k = esc_firing(c, reached + 1, &s, &off) ? reached + 1 : reached;
             if (k >= 0 && esc_firing(c, k, &s, &off)) {
-                plan_step(d, &a, e, s, (int)k, text, p);
+                plan_step(d, &a, e, s, (int)k, &text, p);
                 p->step_reached = k;
                 int64_t this_off = off;
                 if (k > reached && esc_firing(c, k + 1, &s, &off)) {
@@ -371,7 +396,7 @@ static void run_timer(struct anxind *d, const PGresult *r, int row, int64_t now)
                 }
             }
         } else if (esc_firing(c, j->step, &s, &off)) {
-            plan_step(d, &a, e, s, (int)j->step, text, p);
+            plan_step(d, &a, e, s, (int)j->step, &text, p);
             p->step_reached = j->step;
             int64_t late = now - (a.opened_ms + off);
             if (late > 0)

@@ -1,6 +1,7 @@
 /* fileio.c - read a file whole. */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,4 +49,43 @@ char *fileio_read(const char *path, size_t max_bytes, size_t *len, char *err, si
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int fileio_list(const char *dir, const char *suffix, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return -1;
+    size_t sl = strlen(suffix);
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        size_t l = strlen(de->d_name);
+        if (l <= sl || strcmp(de->d_name + l - sl, suffix) != 0 || de->d_name[0] == '.')
+            continue;
+        char **nn = realloc(*names, (*n + 1) * sizeof *nn);
+        if (!nn)
+            break;
+        *names = nn;
+        if (!((*names)[*n] = strdup(de->d_name)))
+            break;
+        (*n)++;
+    }
+    closedir(dh);
+    if (*n)
+        qsort(*names, *n, sizeof **names, by_name);
+    return 0;
+}
+
+void fileio_free_list(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }

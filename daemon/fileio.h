@@ -9,4 +9,11 @@
  * On failure returns NULL with "cannot read PATH: reason" in err. */
 char *fileio_read(const char *path, size_t max_bytes, size_t *len, char *err, size_t errlen);
 
+/* The names of the files in dir ending in suffix (hidden ones left out),
+ * sorted, into *names (malloc'd array of malloc'd strings; free with
+ * fileio_free_list) and *n. Returns 0, or -1 with errno set when dir
+ * cannot be read. */
+int fileio_list(const char *dir, const char *suffix, char ***names, size_t *n);
+void fileio_free_list(char **names, size_t n);
+
 #endif

@@ -182,6 +182,13 @@ int httpc_new(uv_loop_t *loop, struct httpc **out)
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    /* A burst (a village-wide power cut) must not open one connection per
+     * notification: each costs a handshake on the loop and a descriptor.
+     * Requests beyond the cap wait in curl for a connection to free up
+     * (their timeout runs meanwhile), and idle connections are kept for
+     * the next ones (bench/results/2026-11-29-notify.md). */
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, HTTPC_MAX_HOST_CONNECTIONS);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, HTTPC_MAX_HOST_CONNECTIONS * 2L);
     *out = h;
     return 0;
 }
@@ -299,6 +306,8 @@ struct httpc_req *httpc_start(struct httpc *h, const char *url, const struct htt
     if (!o->method || strcmp(o->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body ? o->body : "");
+    } else if (strcmp(o->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
     }

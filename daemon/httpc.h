@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* Connections open at once to one provider host, at most. */
+#define HTTPC_MAX_HOST_CONNECTIONS 128L
+
 struct httpc;
 struct httpc_req;
 

@@ -90,6 +90,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct httpd_reply *
                             rep->content_type ? rep->content_type : "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (rep->header_name && rep->header_value)
+        MHD_add_response_header(r, rep->header_name, rep->header_value);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)(rep->status ? rep->status : 200), r);
     MHD_destroy_response(r);
     return ok;

@@ -30,6 +30,8 @@ struct httpd_reply {
     const char *content_type;   /* default "application/json" */
     char *body;                 /* malloc'd; httpd frees it */
     size_t body_len;            /* 0 = strlen(body) */
+    const char *header_name;    /* one more header (static strings), or NULL */
+    const char *header_value;
 };
 
 typedef void (*httpd_handler)(void *arg, const struct httpd_request *req, struct httpd_reply *rep);

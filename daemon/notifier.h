@@ -65,6 +65,11 @@ int notifier_send(struct notifier *nf, struct notify_msg *n, int prior_attempts)
  * how many. */
 size_t notifier_cancel_alert(struct notifier *nf, int64_t alert_id);
 
+/* The secret of the provider at index i of the current configuration
+ * (what signs its requests and its reports), or NULL. Owned by the
+ * notifier; valid until the next reconfigure. */
+const char *notifier_secret(const struct notifier *nf, int i);
+
 /* Notifications not yet finished (sending or waiting to retry). */
 size_t notifier_pending(const struct notifier *nf);
 

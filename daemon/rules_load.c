@@ -1,7 +1,6 @@
 /* rules_load.c - a rules directory into a checked rule set. */
 #include "rules_load.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,36 +28,16 @@ static void whole_dir_error(struct rule_diags *d, const char *dir, const char *m
     d->n_errors++;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 struct rule_set *rules_load_dir(const char *dir, struct rule_diags *diags)
 {
-    DIR *dh = opendir(dir);
-    if (!dh) {
+    char **names;
+    size_t n;
+    if (fileio_list(dir, ".rules", &names, &n) != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "cannot read the rules directory: %s", strerror(errno));
         whole_dir_error(diags, dir, msg);
         return NULL;
     }
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(dh))) {
-        size_t l = strlen(de->d_name);
-        if (l < 7 || strcmp(de->d_name + l - 6, ".rules") != 0 || de->d_name[0] == '.')
-            continue;
-        char **nn = realloc(names, (n + 1) * sizeof *nn);
-        if (!nn)
-            break;
-        names = nn;
-        if (!(names[n] = strdup(de->d_name)))
-            break;
-        n++;
-    }
-    closedir(dh);
     struct rule_set *rs = rule_set_new();
     if (!rs || n == 0) {
         if (rs)
@@ -69,7 +48,6 @@ struct rule_set *rules_load_dir(const char *dir, struct rule_diags *diags)
         rule_set_free(rs);
         return NULL;
     }
-    qsort(names, n, sizeof *names, by_name);
     size_t errors_before = diags->n_errors;
     for (size_t i = 0; i < n; i++) {
         char path[4096], err[512];

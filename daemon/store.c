@@ -331,6 +331,43 @@ int store_attempt(struct anxind *d, const struct notify_msg *n, const struct not
     return queue_doc(d, "anxin_notification_attempt", doc, 0, on_write);
 }
 
+static void on_report_stored(void *arg, const PGresult *res)
+{
+    struct anxind *d = arg;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        on_write(arg, res);
+        return;
+    }
+    const char *r = PQgetvalue(res, 0, 0);
+    if (strcmp(r, "unknown") == 0)
+        log_warn(&d->log, "delivery report for a notification anxin does not know "
+                          "(sent before the database was reset, or by another system)");
+    else if (strcmp(r, "acked") == 0)
+        log_info(&d->log, "alert acknowledged by a key press on a call");
+}
+
+/* A delivery report or call result, for the timeline. */
+int store_report(struct anxind *d, const char *provider, const struct prov_report *r)
+{
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc)
+        return ANX_ENOMEM;
+    cJSON_AddStringToObject(doc, "provider", provider);
+    if (r->notification > 0)
+        jsonu_add_int(doc, "notification", r->notification);
+    if (r->ref[0])
+        cJSON_AddStringToObject(doc, "ref", r->ref);
+    cJSON_AddStringToObject(doc, "status", prov_report_status_name(r->status));
+    if (r->detail[0])
+        cJSON_AddStringToObject(doc, "detail", r->detail);
+    if (r->at_ms > 0)
+        jsonu_add_int(doc, "at", r->at_ms);
+    if (r->digits[0])
+        cJSON_AddStringToObject(doc, "digits", r->digits);
+    cJSON_AddStringToObject(doc, "node", d->cfg->node);
+    return queue_doc(d, "anxin_delivery_report", doc, 0, on_report_stored);
+}
+
 static void on_last_seen(void *arg, const PGresult *res)
 {
     struct anxind *d = arg;

@@ -42,10 +42,13 @@ enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE, K_JRNL_KEEP };
 enum { K_PATHS_RULES, K_PATHS_TEMPLATES };
 enum {
     K_PROV_TYPE, K_PROV_URL, K_PROV_TOKEN_FILE, K_PROV_TOKEN_ENV, K_PROV_TIMEOUT,
-    K_PROV_MAX_ATTEMPTS, K_PROV_BACKOFF, K_PROV_BACKOFF_MAX, K_PROV_OUTPUT, K_PROV_PER_CALLEE
+    K_PROV_MAX_ATTEMPTS, K_PROV_BACKOFF, K_PROV_BACKOFF_MAX, K_PROV_OUTPUT, K_PROV_PER_CALLEE,
+    K_PROV_ACCOUNT, K_PROV_FROM, K_PROV_SIGN_NAME, K_PROV_TEMPLATE, K_PROV_VOICE_TEMPLATE,
+    K_PROV_APP_ID, K_PROV_REGION, K_PROV_CALLBACK, K_PROV_VOICE_URL, K_PROV_FAILOVER_AFTER,
+    K_PROV_RECOVER_AFTER, K_PROV_RATE
 };
 enum { K_CHAN_PROVIDERS };
-#define MAX_KEYS 11
+#define MAX_KEYS 24
 
 static const char *const anxind_keys[] = {"node", "log_level", "utc_offset", "expire_after",
                                           NULL};
@@ -59,7 +62,9 @@ static const char *const journal_keys[] = {"dir", "fsync", "segment_size", "keep
 static const char *const paths_keys[] = {"rules", "templates", NULL};
 static const char *const provider_keys[] = {
     "type", "url", "token_file", "token_env", "timeout", "max_attempts", "backoff",
-    "backoff_max", "output", "per_callee", NULL
+    "backoff_max", "output", "per_callee", "account", "from", "sign_name", "template",
+    "voice_template", "app_id", "region", "callback", "voice_url", "failover_after",
+    "recover_after", "rate", NULL
 };
 static const char *const channel_keys[] = {"providers", NULL};
 
@@ -891,11 +896,12 @@ static void set_key(struct parser *p, int key, const char *v)
         struct cfg_provider *pr = &c->providers[p->idx];
         switch (key) {
         case K_PROV_TYPE:
-            if (strcmp(v, "console") == 0 || strcmp(v, "webhook") == 0) {
-                pr->type = v[0] == 'c' ? CFG_PROVIDER_CONSOLE : CFG_PROVIDER_WEBHOOK;
+            int t = cfg_provider_type_parse(v);
+            if (t >= 0) {
+                pr->type = (enum cfg_provider_type)t;
                 p->prov_type[p->idx] = TYPE_OK;
             } else {
-                ERR(p, p->line, "type: expected console or webhook, got %s", quote(q, v));
+                ERR(p, p->line, "type: expected console, webhook, kannel, aliyun, tencent or twilio, got %s", quote(q, v));
                 p->prov_type[p->idx] = TYPE_BAD;
             }
             break;
@@ -920,6 +926,26 @@ static void set_key(struct parser *p, int key, const char *v)
                          false);
             break;
         case K_PROV_OUTPUT: set_str(p, &pr->output, v); break;
+        case K_PROV_ACCOUNT: set_str(p, &pr->account, v); break;
+        case K_PROV_FROM: set_str(p, &pr->from, v); break;
+        case K_PROV_SIGN_NAME: set_str(p, &pr->sign_name, v); break;
+        case K_PROV_TEMPLATE: set_str(p, &pr->template_id, v); break;
+        case K_PROV_VOICE_TEMPLATE: set_str(p, &pr->voice_template, v); break;
+        case K_PROV_APP_ID: set_str(p, &pr->app_id, v); break;
+        case K_PROV_REGION: set_str(p, &pr->region, v); break;
+        case K_PROV_CALLBACK: set_str(p, &pr->callback, v); break;
+        case K_PROV_VOICE_URL: set_str(p, &pr->voice_url, v); break;
+        case K_PROV_FAILOVER_AFTER:
+            set_duration(p, "failover_after", &pr->failover_after_ms, v, 1000, 3600000,
+                         "1s to 1h", false);
+            break;
+        case K_PROV_RECOVER_AFTER:
+            set_duration(p, "recover_after", &pr->recover_after_ms, v, 1000, 3600000,
+                         "1s to 1h", false);
+            break;
+        case K_PROV_RATE:
+            set_int(p, "rate", &pr->rate, v, 1, 10000);
+            break;
         case K_PROV_PER_CALLEE:
             if (cfg_parse_limits(v, pr->per_callee, &pr->n_per_callee) != 0)
                 ERR(p, p->line, "per_callee: expected limits like 1/1m, 5/1h, 20/1d (at most "
@@ -979,6 +1005,7 @@ static void start_provider(struct parser *p, const char *name)
     pr->max_attempts = 8;
     pr->backoff_ms = 1000;
     pr->backoff_max_ms = 300000;
+    pr->recover_after_ms = 30000;
     p->prov_type[i] = TYPE_MISSING;
     p->sec = SEC_PROVIDER;
     p->idx = i;
@@ -1300,15 +1327,17 @@ static void check_provider(struct parser *p, size_t i)
 {
     static const int webhook_only[] = {
         K_PROV_URL, K_PROV_TOKEN_FILE, K_PROV_TOKEN_ENV, K_PROV_TIMEOUT, K_PROV_MAX_ATTEMPTS,
-        K_PROV_BACKOFF, K_PROV_BACKOFF_MAX
+        K_PROV_BACKOFF, K_PROV_BACKOFF_MAX, K_PROV_ACCOUNT, K_PROV_SIGN_NAME, K_PROV_TEMPLATE,
+        K_PROV_VOICE_TEMPLATE, K_PROV_APP_ID, K_PROV_REGION, K_PROV_CALLBACK, K_PROV_VOICE_URL,
+        K_PROV_FAILOVER_AFTER, K_PROV_RECOVER_AFTER
     };
     struct cfg_provider *pr = &p->c->providers[i];
     const int *seen = p->seen_prov[i];
     if (p->prov_type[i] == TYPE_MISSING && seen[K_PROV_TYPE] < 0)
         return;                 /* "tpye = ..." was reported with a suggestion */
     if (p->prov_type[i] == TYPE_MISSING) {
-        ERR(p, pr->line, "provider \"%s\" has no type; expected type = console or webhook",
-            pr->name);
+        ERR(p, pr->line, "provider \"%s\" has no type; expected type = console, webhook, "
+            "kannel, aliyun, tencent or twilio", pr->name);
         return;
     }
     if (p->prov_type[i] == TYPE_BAD)
@@ -1316,18 +1345,46 @@ static void check_provider(struct parser *p, size_t i)
     if (pr->type == CFG_PROVIDER_CONSOLE) {
         for (size_t k = 0; k < sizeof webhook_only / sizeof webhook_only[0]; k++)
             if (seen[webhook_only[k]] > 0)
-                ERR(p, seen[webhook_only[k]], "\"%s\" applies to webhook providers; provider "
-                    "\"%s\" has type = console", provider_keys[webhook_only[k]], pr->name);
+                ERR(p, seen[webhook_only[k]], "\"%s\" does not apply to console providers; "
+                    "provider \"%s\" has type = console", provider_keys[webhook_only[k]],
+                    pr->name);
         return;
     }
     if (seen[K_PROV_OUTPUT] > 0)
         ERR(p, seen[K_PROV_OUTPUT], "\"output\" applies to console providers; provider \"%s\" "
-            "has type = webhook", pr->name);
-    if (!pr->url) {
-        if (!seen[K_PROV_URL])
-            ERR(p, pr->line, "missing required key \"url\" in [provider \"%s\"]; a webhook "
-                "needs an https:// address", pr->name);
-    } else {
+            "has type = %s", pr->name, cfg_provider_type_name(pr->type));
+    /* What each kind of provider needs, and where an address is optional
+     * (the cloud providers have their public endpoints built in). */
+    struct need { enum cfg_provider_type t; int key; const char *why; };
+    static const struct need needs[] = {
+        {CFG_PROVIDER_WEBHOOK, K_PROV_URL, "a webhook needs an https:// address"},
+        {CFG_PROVIDER_KANNEL, K_PROV_URL, "the smsbox sendsms address, "
+                                          "http://127.0.0.1:13013/cgi-bin/sendsms"},
+        {CFG_PROVIDER_KANNEL, K_PROV_ACCOUNT, "the sendsms-user username"},
+        {CFG_PROVIDER_ALIYUN, K_PROV_ACCOUNT, "the AccessKey ID"},
+        {CFG_PROVIDER_ALIYUN, K_PROV_SIGN_NAME, "the SMS signature (签名)"},
+        {CFG_PROVIDER_ALIYUN, K_PROV_TEMPLATE, "the SMS template code"},
+        {CFG_PROVIDER_TENCENT, K_PROV_ACCOUNT, "the SecretId"},
+        {CFG_PROVIDER_TENCENT, K_PROV_APP_ID, "the SmsSdkAppId"},
+        {CFG_PROVIDER_TENCENT, K_PROV_SIGN_NAME, "the SMS signature (签名)"},
+        {CFG_PROVIDER_TENCENT, K_PROV_TEMPLATE, "the SMS template id"},
+        {CFG_PROVIDER_TWILIO, K_PROV_ACCOUNT, "the Account SID"},
+        {CFG_PROVIDER_TWILIO, K_PROV_FROM, "the Twilio number to send from"},
+    };
+    for (size_t k = 0; k < sizeof needs / sizeof needs[0]; k++) {
+        if (needs[k].t != pr->type || seen[needs[k].key])
+            continue;
+        ERR(p, pr->line, "missing required key \"%s\" in [provider \"%s\"] (type %s): %s",
+            provider_keys[needs[k].key], pr->name, cfg_provider_type_name(pr->type),
+            needs[k].why);
+    }
+    if (pr->type != CFG_PROVIDER_WEBHOOK && !pr->token.file && !pr->token.env)
+        ERR(p, pr->line, "[provider \"%s\"] (type %s) needs its secret: token_file or "
+            "token_env (%s)", pr->name, cfg_provider_type_name(pr->type),
+            pr->type == CFG_PROVIDER_KANNEL ? "the sendsms-user password"
+            : pr->type == CFG_PROVIDER_ALIYUN ? "the AccessKey secret"
+            : pr->type == CFG_PROVIDER_TENCENT ? "the SecretKey" : "the Auth Token");
+    if (pr->url) {
         struct url_parts u;
         if (url_split(pr->url, &u) && eq_ci("http", u.scheme, u.scheme_len) &&
             !host_is_loopback(u.host, u.host_len))
@@ -1521,6 +1578,15 @@ void cfg_free(struct cfg *c)
         free(c->providers[i].token.file);
         free(c->providers[i].token.env);
         free(c->providers[i].output);
+        free(c->providers[i].account);
+        free(c->providers[i].from);
+        free(c->providers[i].sign_name);
+        free(c->providers[i].template_id);
+        free(c->providers[i].voice_template);
+        free(c->providers[i].app_id);
+        free(c->providers[i].region);
+        free(c->providers[i].callback);
+        free(c->providers[i].voice_url);
     }
     free(c);
 }
@@ -1614,4 +1680,21 @@ int cfg_parse_limits(const char *s, struct cfg_limit *out, size_t *n)
         return ANX_EINVAL;
     *n = k;
     return 0;
+}
+
+static const char *const provider_type_names[] = {"console", "webhook", "kannel", "aliyun",
+                                                  "tencent", "twilio"};
+
+int cfg_provider_type_parse(const char *s)
+{
+    for (int i = 0; i < (int)(sizeof provider_type_names / sizeof provider_type_names[0]); i++)
+        if (strcmp(s, provider_type_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *cfg_provider_type_name(enum cfg_provider_type t)
+{
+    return (unsigned)t < sizeof provider_type_names / sizeof provider_type_names[0]
+               ? provider_type_names[t] : "unknown";
 }

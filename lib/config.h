@@ -28,7 +28,8 @@ struct cfg_secret {
     char *env;                  /* or take this environment variable, or NULL */
 };
 
-enum cfg_provider_type { CFG_PROVIDER_CONSOLE, CFG_PROVIDER_WEBHOOK };
+enum cfg_provider_type { CFG_PROVIDER_CONSOLE, CFG_PROVIDER_WEBHOOK, CFG_PROVIDER_KANNEL,
+                         CFG_PROVIDER_ALIYUN, CFG_PROVIDER_TENCENT, CFG_PROVIDER_TWILIO };
 enum cfg_fsync { CFG_FSYNC_NONE, CFG_FSYNC_ALWAYS };
 
 #define CFG_MAX_LIMITS 4
@@ -50,6 +51,20 @@ struct cfg_provider {
     int max_attempts;                   /* default 8 */
     int64_t backoff_ms;                 /* first retry delay, default 1s */
     int64_t backoff_max_ms;             /* cap, default 5m */
+    /* kannel, aliyun, tencent, twilio (token = their secret: the sendsms
+     * password, AccessKey secret, SecretKey, Auth Token) */
+    char *account;                      /* username / AccessKey ID / SecretId / Account SID */
+    char *from;                         /* sender number (Kannel, Twilio), caller id (Aliyun voice) */
+    char *sign_name;                    /* SMS signature 签名 (Aliyun, Tencent) */
+    char *template_id;                  /* SMS template code / id */
+    char *voice_template;               /* TTS template code (Aliyun voice) */
+    char *app_id;                       /* SmsSdkAppId (Tencent) */
+    char *region;                       /* Tencent region, default ap-guangzhou */
+    char *callback;                     /* our address for its reports: http://host:8080/hooks/NAME */
+    char *voice_url;                    /* voice endpoint override (Aliyun) */
+    int64_t failover_after_ms;          /* give up on this provider after this long, 0 = by attempts */
+    int64_t recover_after_ms;           /* after 5 failures in a row it is skipped this long, default 30s */
+    int rate;                           /* sends per second at most, 0 = no limit */
     /* console */
     char *output;                       /* file to append to; NULL = stdout */
     /* any: per-number limits ("1/1m, 5/1h, 20/1d": Aliyun voice), none by default */
@@ -155,6 +170,9 @@ int cfg_parse_utc_offset(const char *s, int *out_min);
 /* Parses per-number limits "1/1m, 5/1h, 20/1d" into out (CFG_MAX_LIMITS
  * entries). Returns 0 or ANX_EINVAL. */
 int cfg_parse_limits(const char *s, struct cfg_limit *out, size_t *n);
+
+int cfg_provider_type_parse(const char *s);        /* -1 if unknown */
+const char *cfg_provider_type_name(enum cfg_provider_type t);
 
 /* Looks up a provider by name; returns its index or -1. */
 int cfg_provider_index(const struct cfg *c, const char *name);

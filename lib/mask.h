@@ -15,4 +15,19 @@
  * longer or malformed input becomes "****" so nothing leaks by accident. */
 void mask_phone(const char *phone, char *out, size_t outlen);
 
+/* Masks, in place, every number in s that could be a phone number in whole
+ * or in part: providers quote the number they refused in their error texts,
+ * and those texts reach logs and the timeline.
+ *   - A number is a run of ASCII digits. With seps (e.g. " -()."), also
+ *     digits with those characters between them, and a '+' before them, as
+ *     people write numbers ("+86 138 0000 0001"); NULL or "": bare runs only.
+ *   - It is masked when it has min_digits digits or more; shorter ones (an
+ *     error code, a count) stay.
+ *   - fill NULL: each digit of it becomes '*' and the rest stays, so the
+ *     text keeps its length and shape. Else the whole number becomes fill,
+ *     which must be no longer than min_digits (s never grows), and the
+ *     length of the number does not show.
+ * NULL s is ignored. */
+void mask_digit_runs(char *s, size_t min_digits, const char *seps, const char *fill);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "civil.h"
 #include "jsonu.h"
 #include "tmpl.h"
 
@@ -15,6 +16,7 @@ void notify_msg_free(struct notify_msg *n)
     if (!n)
         return;
     free(n->text);
+    free(n->sms_text);
     free(n);
 }
 
@@ -27,37 +29,9 @@ size_t notify_first_step(const struct reg_elder *e, size_t *out_idx, size_t max)
     return n;
 }
 
-/* Civil date from days since 1970-01-01 (the days-from-civil inverse as
- * described by Howard Hinnant, "chrono-Compatible Low-Level Date
- * Algorithms"). */
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yy + (*m <= 2));
-}
-
 void notify_format_local(int64_t ms, int utc_offset_min, char out[NOTIFY_TIME_LEN])
 {
-    /* Round down, not toward zero, so instants before the epoch format right. */
-    int64_t s = ms / 1000 - (ms % 1000 < 0) + (int64_t)utc_offset_min * 60;
-    int64_t days = s / 86400, rem = s % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    int y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    snprintf(out, NOTIFY_TIME_LEN, "%04d-%02u-%02u %02u:%02u:%02u", y % 10000, m, d,
-             (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+    civil_format(ms, utc_offset_min, out);  /* years past 9999 wrap: no text needs them */
 }
 
 const char *notify_event_title(const char *event)

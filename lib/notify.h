@@ -31,6 +31,8 @@ struct notify_msg {
     int64_t event_ts_ms;
     int64_t created_ms;
     char *text;                         /* owned; free with notify_msg_free */
+    char *sms_text;                     /* owned, may be NULL: for a call, the SMS to send
+                                         * instead when no provider may place it */
 };
 
 void notify_msg_free(struct notify_msg *n);

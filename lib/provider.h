@@ -55,6 +55,29 @@ struct prov_report {
 
 const char *prov_report_status_name(enum prov_report_status s);
 
+/* A short keyed tag: the first 8 bytes of HMAC-SHA256(key, msg) in hex.
+ * Signs report addresses for providers whose reports carry no signature of
+ * their own (Kannel per notification; Aliyun and Tencent per provider, as
+ * the key= of the address set in their consoles). */
+void prov_tag(const char *key, const char *msg, char out[17]);
+
+/* Whether tag is prov_tag(key, msg), compared in constant time. */
+int prov_tag_ok(const char *key, const char *msg, const char *tag);
+
+/* The key= of a provider's report address: prov_tag(secret, "report"). */
+void prov_report_key(const char *secret, char out[17]);
+
+/* A sender number as SMS centres give it ("13800000011", "8613800000011",
+ * "008613800000011", "+86 138 0000 0011") in E.164 ("+8613800000011"),
+ * mainland China assumed when there is no country code. Returns 0, or
+ * ANX_EINVAL when it is not a phone number. */
+int prov_sender_e164(const char *from, char *out, size_t outlen);
+
+/* The acknowledgement code in a reply text: the first run of exactly
+ * `digits` digits ("确认 4821" -> "4821"). Returns 0, or ANX_EINVAL when
+ * there is none. out holds digits + 1 bytes. */
+int prov_reply_code(const char *text, size_t digits, char *out);
+
 /* A parameter for signing and form/query encoding. */
 struct prov_param {
     const char *key;

@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "err.h"
+#include "sbuf.h"
+#include "utf8.h"
 
 /* Limits the schema does not state but a sane file keeps to. */
 #define ADDRESS_MAX_CHARS 200
@@ -343,15 +345,6 @@ static bool valid_ident(const char *s, bool dots, size_t max)
             return false;
     }
     return n <= max;
-}
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            n++;
-    return n;
 }
 
 static bool is_blank(const char *s)
@@ -1090,10 +1083,9 @@ static void json_doc(struct pctx *p, const char *text, size_t len)
 struct csv_rec {
     int line;                   /* the line the record starts on */
     size_t n;                   /* cells */
-    size_t *off;                /* start of each cell in buf */
+    size_t *off;                /* start of each cell in cells.p */
     size_t ocap;
-    char *buf;
-    size_t blen, bcap;
+    struct sbuf cells;          /* the cells, each ending in a NUL */
 };
 
 struct csv_reader {
@@ -1103,18 +1095,10 @@ struct csv_reader {
 
 static bool rec_putc(struct pctx *p, struct csv_rec *r, char c)
 {
-    if (r->blen == r->bcap) {
-        size_t cap = r->bcap ? r->bcap * 2 : 256;
-        char *b = realloc(r->buf, cap);
-        if (!b) {
-            p->nomem = true;
-            return false;
-        }
-        r->buf = b;
-        r->bcap = cap;
-    }
-    r->buf[r->blen++] = c;
-    return true;
+    sbuf_add(&r->cells, &c, 1);
+    if (r->cells.oom)
+        p->nomem = true;
+    return !r->cells.oom;
 }
 
 static bool rec_cell(struct pctx *p, struct csv_rec *r)
@@ -1129,7 +1113,7 @@ static bool rec_cell(struct pctx *p, struct csv_rec *r)
         r->off = o;
         r->ocap = cap;
     }
-    r->off[r->n++] = r->blen;
+    r->off[r->n++] = r->cells.len;
     return true;
 }
 
@@ -1141,7 +1125,7 @@ static int csv_read(struct pctx *p, struct csv_reader *c, struct csv_rec *r)
         return 0;
     r->line = c->line;
     r->n = 0;
-    r->blen = 0;
+    r->cells.len = 0;
     for (;;) {
         if (!rec_cell(p, r))
             return -1;
@@ -1375,7 +1359,7 @@ static bool csv_header(struct pctx *p, struct csv_rec *r, struct csv_layout *L)
     }
     for (int k = 0; k < EF_COUNT; k++)
         L->elder_col[k] = -1;
-    if (r->n == 1 && (strchr(r->buf, ';') || strchr(r->buf, '\t'))) {
+    if (r->n == 1 && (strchr(r->cells.p, ';') || strchr(r->cells.p, '\t'))) {
         ferr(p, NULL, "the columns must be separated by commas");
         return false;
     }
@@ -1383,8 +1367,8 @@ static bool csv_header(struct pctx *p, struct csv_rec *r, struct csv_layout *L)
      * Say so once rather than repeat its cells (names, phone numbers). */
     size_t known = 0;
     for (size_t j = 0; j < r->n; j++) {
-        char *name = trim(r->buf + r->off[j]);
-        r->off[j] = (size_t)(name - r->buf);
+        char *name = trim(r->cells.p + r->off[j]);
+        r->off[j] = (size_t)(name - r->cells.p);
         ascii_lower(name);
         int slot;
         const char *f;
@@ -1399,7 +1383,7 @@ static bool csv_header(struct pctx *p, struct csv_rec *r, struct csv_layout *L)
     }
     for (size_t j = 0; j < r->n; j++) {
         struct csv_col *c = &L->cols[j];
-        char *name = r->buf + r->off[j];
+        char *name = r->cells.p + r->off[j];
         if (!name[0])
             continue;               /* checked per row: a value under no column name */
         int k = lookup(ELDER_COLUMNS, EF_COUNT, name);
@@ -1476,7 +1460,7 @@ static char *cell(struct pctx *p, struct csv_rec *r, int j)
         p->empty[0] = '\0';
         return p->empty;
     }
-    return r->buf + r->off[j];
+    return r->cells.p + r->off[j];
 }
 
 static void csv_consent(struct pctx *p, char *s, struct regimp_elder *e)
@@ -1617,15 +1601,15 @@ static void csv_device(struct pctx *p, struct csv_rec *r, const struct csv_group
 static void csv_row(struct pctx *p, const struct csv_layout *L, struct csv_rec *r)
 {
     for (size_t j = 0; j < r->n; j++)
-        r->off[j] = (size_t)(trim(r->buf + r->off[j]) - r->buf);
+        r->off[j] = (size_t)(trim(r->cells.p + r->off[j]) - r->cells.p);
     bool any = false;
     for (size_t j = 0; j < r->n && !any; j++)
-        any = r->buf[r->off[j]] != '\0';
+        any = r->cells.p[r->off[j]] != '\0';
     if (!any)
         return;                     /* a blank line, or a spreadsheet's empty row */
     setbase(p, "line %d", r->line);
     for (size_t j = 0; j < r->n; j++) {
-        if (r->buf[r->off[j]] == '\0')
+        if (r->cells.p[r->off[j]] == '\0')
             continue;
         if (j >= L->n_cols) {
             ferr(p, NULL, "cell %zu has a value but the header has only %zu columns", j + 1,
@@ -1722,7 +1706,7 @@ static void csv_doc(struct pctx *p, const char *text, size_t len)
         if (!have_header) {
             bool blank = true;
             for (size_t j = 0; j < r.n && blank; j++)
-                blank = *trim(r.buf + r.off[j]) == '\0';
+                blank = *trim(r.cells.p + r.off[j]) == '\0';
             if (blank)
                 continue;
             have_header = true;
@@ -1735,7 +1719,7 @@ static void csv_doc(struct pctx *p, const char *text, size_t len)
     if (!have_header && p->errs->count == 0)
         ferr(p, NULL, "the file is empty (expected a header row: id,name,consent,...)");
     free(r.off);
-    free(r.buf);
+    sbuf_free(&r.cells);
     free(L.cols);
 }
 

@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "err.h"
+#include "msgtmpl.h"
 #include "strmap.h"
+#include "tmpl.h"
 
 #define MAX_DIAGS 1000              /* from one check before giving up */
 #define WEEK_MS (7 * 86400000LL)
@@ -524,60 +526,27 @@ static void check_scope(struct check *ck, const struct rule *r)
         r->name);
 }
 
-static const char *const message_fields[] = {
-    "elder.name", "elder.id", "elder.village", "elder.township", "elder.grid", "device.id",
-    "device.kind", "rule.name", "rule.title", "event", "event.title", "value", "severity",
-    "alert.id", "ack_code", "time", "date",
-};
-
-static bool is_field_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-}
-
 /* The fields as tmpl_render finds them: {name}, with {{ and }} as braces. */
 static void check_message(struct check *ck, const struct rule *r)
 {
     const char *t = r->sms_template;
     bool ack = false;
+    size_t pos = 0, n;
+    const char *name;
     if (!t[0])
         return;
-    for (const char *p = t; *p;) {
-        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            p += 2;
+    while (tmpl_next_field(t, &pos, &name, &n)) {
+        ack |= n == 8 && memcmp(name, "ack_code", 8) == 0;
+        if (mtpl_field_known(name, n))
             continue;
-        }
-        if (*p != '{') {
-            p++;
-            continue;
-        }
-        const char *name = p + 1, *q = name;
-        while (is_field_char(*q))
-            q++;
-        if (*q != '}' || q == name) {
-            p++;
-            continue;
-        }
-        char field[64];
-        size_t n = (size_t)(q - name);
-        snprintf(field, sizeof field, "%.*s", (int)n, name);
-        bool known = false;
-        struct nearest nr = {field, NULL, 3};
-        for (size_t i = 0; i < sizeof message_fields / sizeof message_fields[0]; i++) {
-            known |= strcmp(message_fields[i], field) == 0;
-            consider(&nr, message_fields[i]);
-        }
-        ack |= strcmp(field, "ack_code") == 0;
-        if (!known) {
-            if (nr.best)
-                diag(ck, r->file, r->message_pos, false,
-                     "unknown field {%s} in message; did you mean {%s}?", field, nr.best);
-            else
-                diag(ck, r->file, r->message_pos, false,
-                     "unknown field {%s} in message (fields: {elder.name} {elder.village} {time} "
-                     "{ack_code} ..., see docs/rules.md)", field);
-        }
-        p = q + 1;
+        const char *best = mtpl_field_nearest(name, n);
+        if (best)
+            diag(ck, r->file, r->message_pos, false,
+                 "unknown field {%.*s} in message; did you mean {%s}?", (int)n, name, best);
+        else
+            diag(ck, r->file, r->message_pos, false,
+                 "unknown field {%.*s} in message (fields: {elder.name} {elder.village} {time} "
+                 "{ack_code} ..., see docs/rules.md)", (int)n, name);
     }
     if (!ack)
         diag(ck, r->file, r->message_pos, true,

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "sha256.h"
+#include "be32.h"
 
 /* FIPS 180-4 4.2.2: the first 32 bits of the fractional parts of the cube
  * roots of the first 64 primes. */
@@ -24,25 +25,12 @@ static uint32_t rotr(uint32_t x, unsigned n)
     return (x >> n) | (x << (32 - n));
 }
 
-static uint32_t load_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void store_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 /* FIPS 180-4 6.2.2: one 512-bit block into the hash value. */
 static void compress(uint32_t h[8], const uint8_t block[SHA256_BLOCK])
 {
     uint32_t w[64];
     for (int t = 0; t < 16; t++)
-        w[t] = load_be32(block + 4 * t);
+        w[t] = be32_load(block + 4 * t);
     for (int t = 16; t < 64; t++) {
         uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
         uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
@@ -136,11 +124,11 @@ void sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
         c->buf_len = 0;
     }
     memset(c->buf + c->buf_len, 0, SHA256_BLOCK - 8 - c->buf_len);
-    store_be32(c->buf + 56, (uint32_t)(bits >> 32));
-    store_be32(c->buf + 60, (uint32_t)bits);
+    be32_store(c->buf + 56, (uint32_t)(bits >> 32));
+    be32_store(c->buf + 60, (uint32_t)bits);
     compress(c->h, c->buf);
     for (int i = 0; i < 8; i++)
-        store_be32(out + 4 * i, c->h[i]);
+        be32_store(out + 4 * i, c->h[i]);
     wipe(c, sizeof *c);
 }
 

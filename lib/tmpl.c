@@ -79,3 +79,30 @@ int tmpl_render(const char *tmpl, const struct tmpl_field *fields, size_t n_fiel
     }
     return b.truncated ? ANX_ERANGE : unknown;
 }
+
+int tmpl_next_field(const char *tmpl, size_t *pos, const char **name, size_t *len)
+{
+    for (const char *p = tmpl + *pos; *p;) {
+        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+            p += 2;
+            continue;
+        }
+        if (*p != '{') {
+            p++;
+            continue;
+        }
+        const char *n = p + 1, *q = n;
+        while (is_name_char(*q))
+            q++;
+        if (*q != '}' || q == n) {
+            p++;
+            continue;
+        }
+        *name = n;
+        *len = (size_t)(q - n);
+        *pos = (size_t)(q + 1 - tmpl);
+        return 1;
+    }
+    *pos = strlen(tmpl);
+    return 0;
+}

@@ -21,4 +21,10 @@ struct tmpl_field {
 int tmpl_render(const char *tmpl, const struct tmpl_field *fields, size_t n_fields,
                 char *out, size_t outlen);
 
+/* The fields of tmpl in order, as tmpl_render sees them ("{{" and "}}"
+ * are braces, a lone brace is text): from *pos, finds the next {name};
+ * returns 1 with *name and *len set and *pos past it, or 0 at the end.
+ * Start with *pos = 0. */
+int tmpl_next_field(const char *tmpl, size_t *pos, const char **name, size_t *len);
+
 #endif

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config libpaho-mqtt-dev libpq-dev libuv1-dev
       libcjson-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev
       mosquitto mosquitto-clients libmosquitto-dev postgresql-15 postgresql-client-15
-      curl openssl python3 python3-paho-mqtt python3-psycopg2 valgrind clang libclang-rt-14-dev)
+      curl openssl python3 python3-paho-mqtt python3-psycopg2 valgrind clang libclang-rt-14-dev kannel kannel-extras)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -7,6 +7,13 @@
 #   services.sh mq-start RUN PORT      start Mosquitto (persistence on, unlimited queue)
 #   services.sh mq-stop RUN            SIGTERM, wait until it has saved its state
 #   services.sh mq-kill RUN            SIGKILL (no state saved)
+#   services.sh kannel-start RUN PORT [MO_URL]
+#                                      Kannel bearerbox + fakesmsc (the fake SMS centre) +
+#                                      smsbox: admin PORT, smsbox PORT+1, fake SMSC PORT+2,
+#                                      sendsms PORT+3 (user anxin, password sendpw); incoming
+#                                      SMS go to MO_URL. Received messages: RUN/kannel/fakesmsc.log
+#   services.sh kannel-mo RUN FROM TO TEXT   a reply from a phone, through fakesmsc
+#   services.sh kannel-stop RUN
 #
 # Works as root (PostgreSQL then runs as the postgres user) and as a normal user.
 set -euo pipefail
@@ -102,11 +109,118 @@ mq_stop() {
     rm -f "$run/mq/mosquitto.pid"
 }
 
+kannel_start() {
+    local port=$1 mo=${2:-http://127.0.0.1:9/} k=$run/kannel i
+    local fake=/usr/lib/kannel/test/fakesmsc
+    command -v bearerbox >/dev/null || die "bearerbox not installed (apt-get install kannel)"
+    [ -x $fake ] || die "$fake not installed (apt-get install kannel-extras)"
+    kannel_stop
+    install -d -m 755 "$k"
+    echo "$port" >"$k/port"
+    cat >"$k/kannel.conf" <<EOF
+group = core
+admin-port = $port
+admin-interface = 127.0.0.1
+admin-password = adminpw
+status-password = adminpw
+smsbox-port = $((port + 1))
+smsbox-interface = 127.0.0.1
+box-allow-ip = 127.0.0.1
+log-file = "$k/bearerbox.log"
+log-level = 1
+dlr-storage = internal
+
+group = smsc
+smsc = fake
+smsc-id = fake
+port = $((port + 2))
+connect-allow-ip = 127.0.0.1
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = $((port + 1))
+sendsms-port = $((port + 3))
+sendsms-interface = 127.0.0.1
+log-file = "$k/smsbox.log"
+log-level = 1
+
+group = sendsms-user
+username = anxin
+password = sendpw
+concatenation = true
+max-messages = 10
+default-sender = 10655
+
+group = sms-service
+keyword = default
+catch-all = true
+get-url = "$mo"
+accept-x-kannel-headers = true
+concatenation = true
+max-messages = 3
+omit-empty = true
+EOF
+    bearerbox "$k/kannel.conf" >"$k/bearerbox.out" 2>&1 &
+    echo $! >"$k/bearerbox.pid"
+    for i in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/status.txt?password=adminpw" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$port/status.txt?password=adminpw" >/dev/null 2>&1 ||
+        die "bearerbox did not start: see $k/bearerbox.log"
+    # fakesmsc in its interactive mode reads the messages phones send (one
+    # "FROM TO text BODY" a line) from a FIFO; a sleeping writer keeps the
+    # FIFO open between replies. It prints every message it receives.
+    rm -f "$k/mo.fifo"
+    mkfifo "$k/mo.fifo"
+    sleep 86400 >"$k/mo.fifo" 2>/dev/null </dev/null &
+    echo $! >"$k/fifo-holder.pid"
+    $fake -H 127.0.0.1 -r $((port + 2)) <"$k/mo.fifo" >"$k/fakesmsc.log" 2>&1 &
+    echo $! >"$k/fakesmsc.pid"
+    smsbox "$k/kannel.conf" >"$k/smsbox.out" 2>&1 &
+    echo $! >"$k/smsbox.pid"
+    for i in $(seq 1 150); do
+        if curl -sf "http://127.0.0.1:$port/status.txt?password=adminpw" 2>/dev/null |
+                grep -q 'fake.*online' &&
+           curl -s -o /dev/null "http://127.0.0.1:$((port + 3))/" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "Kannel not ready on 127.0.0.1:$port: see $k/bearerbox.log and $k/smsbox.log"
+}
+
+# A reply typed on a phone, handed to the fake SMS centre.
+kannel_mo() {
+    local k=$run/kannel
+    [ -p "$k/mo.fifo" ] || die "Kannel is not running under $run"
+    printf '%s %s text %s\n' "$1" "$2" "$3" >"$k/mo.fifo"
+}
+
+kannel_stop() {
+    local k=$run/kannel port p i
+    [ -f "$k/port" ] || return 0
+    port=$(cat "$k/port")
+    curl -sf "http://127.0.0.1:$port/shutdown?password=adminpw" >/dev/null 2>&1 || true
+    for p in smsbox fakesmsc bearerbox fifo-holder; do
+        [ -f "$k/$p.pid" ] || continue
+        for i in $(seq 1 50); do
+            kill -0 "$(cat "$k/$p.pid")" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$(cat "$k/$p.pid")" 2>/dev/null || true
+        rm -f "$k/$p.pid"
+    done
+}
+
 case "$cmd" in
     pg-start) pg_start "${3:?port missing}" ;;
     pg-stop) pg_stop ;;
     mq-start) mq_start "${3:?port missing}" ;;
     mq-stop) mq_stop TERM ;;
     mq-kill) mq_stop KILL ;;
+    kannel-start) kannel_start "${3:?port missing}" "${4:-}" ;;
+    kannel-mo) kannel_mo "${3:?from missing}" "${4:?to missing}" "${5:?text missing}" ;;
+    kannel-stop) kannel_stop ;;
     *) die "unknown command $cmd" ;;
 esac

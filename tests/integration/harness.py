@@ -173,21 +173,26 @@ class Daemon:
     id, so tests do not see each other's messages or sessions."""
 
     def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
-                 provider_extra="", rules=None, journal_keep=None):
+                 provider_extra="", rules=None, journal_keep=None, providers=None,
+                 templates=None, http_port=None):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
         os.makedirs(self.dir, exist_ok=True)
         self.dbname = dbname
         self.prefix = "t%s" % self.name
-        self.http_port = free_port()
+        self.http_port = http_port or free_port()
         self.conf = os.path.join(self.dir, "anxind.conf")
         self.console = os.path.join(self.dir, "console.txt")
         self.log_path = os.path.join(self.dir, "anxind.log")
         self.proc = None
         self.env = env
         provider = ""
-        if webhook_url:
+        if providers is not None:
+            # Raw [provider] and [channel] sections; may use %(http)d for
+            # this daemon's own port (callback addresses).
+            provider = providers.replace("{http}", str(self.http_port))
+        elif webhook_url:
             provider = ('[provider "hook"]\ntype = webhook\nurl = %s\ntimeout = 2s\n'
                         'max_attempts = 4\nbackoff = 200ms\nbackoff_max = 1s\n%s'
                         '[channel "sms"]\nproviders = hook\n' % (webhook_url, provider_extra))
@@ -212,12 +217,14 @@ dir = %(dir)s/journal
 %(keep)s
 [paths]
 rules = %(rules)s
+%(templates)s
 %(provider)s
 %(extra)s
 """ % {"name": self.name, "mq": MQ_PORT, "prefix": self.prefix, "pg": PG_PORT,
        "db": dbname, "http": self.http_port, "dir": self.dir, "provider": provider,
        "rules": rules or os.path.join(ROOT, "conf", "rules.d"),
        "keep": "keep = %s" % journal_keep if journal_keep else "",
+       "templates": "templates = %s" % templates if templates else "",
        "extra": extra})
 
     def topic(self, device):
@@ -269,6 +276,19 @@ rules = %(rules)s
     def metric(self, name):
         return self.metrics().get(name, 0)
 
+    def hook(self, path, body=None, headers=None, method=None):
+        """Calls one of anxind's /hooks/ addresses; returns (status, text)."""
+        import urllib.request
+        import urllib.error
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.http_port, path),
+                                     data=body, headers=headers or {},
+                                     method=method or ("POST" if body is not None else "GET"))
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
     def log(self):
         try:
             with open(self.log_path) as f:
@@ -313,8 +333,11 @@ def publish(client, topic, payload, qos=1):
 
 
 def services(cmd, *args):
-    subprocess.run([SERVICES, cmd, RUN] + [str(a) for a in args], check=True,
-                   capture_output=True)
+    r = subprocess.run([SERVICES, cmd, RUN] + [str(a) for a in args], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise AssertionError("services.sh %s failed (%d): %s%s" % (cmd, r.returncode, r.stdout,
+                                                                   r.stderr))
 
 
 def import_registry(dbname, doc):

@@ -2,6 +2,8 @@
 pass `anxinctl check`, the example test file passes `anxinctl test-rules`,
 the example replay line replays, and the example error message is what
 `anxinctl check` prints."""
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -135,3 +137,90 @@ class DocsRules(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+NOTIFY_DOC = os.path.join(h.ROOT, "docs", "notifications.md")
+
+
+class NotificationsDoc(unittest.TestCase):
+    """docs/notifications.md: the provider examples pass `anxinctl check`,
+    `anxinctl providers` prints the report addresses the text describes, and
+    the template example is a valid template without warnings."""
+
+    def setUp(self):
+        with open(NOTIFY_DOC, encoding="utf-8") as f:
+            self.blocks = [b for _, b in code_blocks(f.read())]
+        self.dir = tempfile.mkdtemp(dir=h.RUN)
+
+    def config(self):
+        secret = os.path.join(self.dir, "kannel.password")
+        with open(secret, "w") as f:
+            f.write("sendpw\n")
+        provider = "\n\n".join(b for b in self.blocks if b.startswith("[provider"))
+        provider = provider.replace("/etc/anxin/kannel.password", secret)
+        os.makedirs(os.path.join(self.dir, "rules.d"), exist_ok=True)
+        path = os.path.join(self.dir, "anxind.conf")
+        with open(path, "w") as f:
+            f.write("[mqtt]\nurl = tcp://127.0.0.1:1883\n[database]\nconninfo = host=127.0.0.1\n"
+                    "[paths]\nrules = %s\ntemplates = %s\n\n%s\n"
+                    % (os.path.join(h.ROOT, "conf", "rules.d"),
+                       os.path.join(h.ROOT, "conf", "templates"), provider))
+        env = dict(os.environ, ANXIN_ALIYUN_SECRET="a-secret", ANXIN_TENCENT_KEY="t-secret",
+                   ANXIN_TWILIO_TOKEN="tw-token")
+        return path, env
+
+    def test_the_provider_examples_pass_check(self):
+        self.assertGreaterEqual(sum(b.startswith("[provider") for b in self.blocks), 2)
+        path, env = self.config()
+        r = subprocess.run([h.anxinctl_path(), "-c", path, "check"], capture_output=True,
+                           text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("OK (5 provider(s)", r.stdout)
+        self.assertIn("OK (2 template(s))", r.stdout)
+
+    def test_providers_prints_the_report_addresses(self):
+        path, env = self.config()
+        r = subprocess.run([h.anxinctl_path(), "-c", path, "providers"], capture_output=True,
+                           text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("gateway (kannel): sms #1", r.stdout)
+        self.assertIn("aliyun (aliyun): sms #2, voice #1", r.stdout)
+        key = hmac.new(b"a-secret", b"report", hashlib.sha256).hexdigest()[:16]
+        self.assertIn("report address: https://anxin.example.org/hooks/aliyun/report?key=%s"
+                      % key, r.stdout)
+        self.assertIn("tencent (tencent): (no channel uses it)", r.stdout)
+        self.assertNotIn("a-secret", r.stdout)
+        self.assertNotIn("sendpw", r.stdout)
+        # A secret that cannot be read is named, and fails the command.
+        env.pop("ANXIN_TWILIO_TOKEN")
+        r = subprocess.run([h.anxinctl_path(), "-c", path, "providers"], capture_output=True,
+                           text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("CANNOT READ", r.stdout)
+        self.assertIn("ANXIN_TWILIO_TOKEN", r.stdout)
+
+    def test_the_template_example_is_valid(self):
+        example = [b for b in self.blocks if "确认请按1" in b and b.startswith("#")]
+        self.assertEqual(len(example), 1)
+        tdir = os.path.join(self.dir, "templates")
+        os.makedirs(tdir)
+        with open(os.path.join(tdir, "critical.voice.txt"), "w", encoding="utf-8") as f:
+            f.write(example[0] + "\n")
+        path, env = self.config()
+        with open(path, encoding="utf-8") as f:
+            text = f.read().replace(os.path.join(h.ROOT, "conf", "templates"), tdir)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        r = subprocess.run([h.anxinctl_path(), "-c", path, "check"], capture_output=True,
+                           text=True, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("OK (1 template(s))", r.stdout)
+        self.assertNotIn("critical.voice.txt: warning", r.stderr)
+        # A mistake in a template fails the check, naming file and field.
+        with open(os.path.join(tdir, "sos.sms.txt"), "w", encoding="utf-8") as f:
+            f.write("{elder.nmae} 回复{ack_code}确认\n")
+        r = subprocess.run([h.anxinctl_path(), "-c", path, "check"], capture_output=True,
+                           text=True, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("sos.sms.txt: error: unknown field {elder.nmae}; did you mean "
+                      "{elder.name}?", r.stderr)

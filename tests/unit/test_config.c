@@ -889,19 +889,19 @@ static void test_provider_type(void **state)
 {
     (void)state;
     expect_exact(MQTT_OK DB_OK "[provider \"console\"]\noutput = /tmp/x\n", 5,
-                 "provider \"console\" has no type; expected type = console or webhook");
+                 "provider \"console\" has no type; expected type = console, webhook, kannel, aliyun, tencent or twilio");
     expect_exact(MQTT_OK DB_OK "[provider \"console\"]\ntype = sms\n", 6,
-                 "type: expected console or webhook, got \"sms\"");
+                 "type: expected console, webhook, kannel, aliyun, tencent or twilio, got \"sms\"");
     expect_exact(MQTT_OK DB_OK "[provider \"c\"]\ntype = console\nurl = https://h/\n", 7,
-                 "\"url\" applies to webhook providers; provider \"c\" has type = console");
+                 "\"url\" does not apply to console providers; provider \"c\" has type = console");
     expect_error(MQTT_OK DB_OK "[provider \"c\"]\ntimeout = 5s\ntype = console\n", 6,
-                 "\"timeout\" applies to webhook providers");
+                 "\"timeout\" does not apply to console providers");
     expect_exact(MQTT_OK DB_OK "[provider \"w\"]\ntype = webhook\nurl = https://h/\n"
                  "output = /tmp/x\n", 8,
                  "\"output\" applies to console providers; provider \"w\" has type = webhook");
     expect_exact(MQTT_OK DB_OK "[provider \"w\"]\ntype = webhook\n", 5,
-                 "missing required key \"url\" in [provider \"w\"]; a webhook needs an "
-                 "https:// address");
+                 "missing required key \"url\" in [provider \"w\"] (type webhook): a webhook "
+                 "needs an https:// address");
     /* Type after the keys it governs. */
     struct cfg *c = parse_ok(MQTT_OK DB_OK "[provider \"w\"]\nurl = https://h/\ntype = webhook\n");
     assert_int_equal(c->providers[0].type, CFG_PROVIDER_WEBHOOK);

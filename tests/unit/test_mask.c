@@ -1,12 +1,13 @@
 /* test_mask.c - unit tests for phone number masking (lib/mask.c): Chinese and
  * foreign numbers, everything malformed becoming "****", and small output
- * buffers. */
+ * buffers; numbers inside providers' texts masked in place. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "mask.h"
@@ -105,6 +106,61 @@ static void test_small_buffers(void **state)
     mask_phone("+8613800000001", NULL, 16);
 }
 
+static void expect_runs(const char *in, size_t min, const char *seps, const char *fill,
+                        const char *want)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", in);
+    mask_digit_runs(buf, min, seps, fill);
+    assert_string_equal(buf, want);
+}
+
+/* Bare runs, each digit a '*' (Aliyun's and Tencent's texts). */
+static void test_runs_bare(void **state)
+{
+    (void)state;
+    expect_runs("", 7, NULL, NULL, "");
+    expect_runs("no digits", 7, NULL, NULL, "no digits");
+    expect_runs("非法手机号 13800000001", 7, NULL, NULL, "非法手机号 ***********");
+    expect_runs("13800000001", 7, NULL, NULL, "***********");
+    expect_runs("a1234567b", 7, NULL, NULL, "a*******b");
+    expect_runs("a123456b", 7, NULL, NULL, "a123456b");          /* one short of 7 */
+    expect_runs("200003 NO_ANSWER", 7, NULL, NULL, "200003 NO_ANSWER");
+    expect_runs("200003 NO_ANSWER", 6, NULL, NULL, "****** NO_ANSWER");
+    expect_runs("MK:0001 用户关机 13900000000", 7, NULL, NULL, "MK:0001 用户关机 ***********");
+    /* Without seps a '+' and separators stay, and split numbers are not one. */
+    expect_runs("+86138000000", 7, NULL, NULL, "+***********");
+    expect_runs("+86 138 0000 0001", 7, NULL, NULL, "+86 138 0000 0001");
+    expect_runs("+86 138 0000 0001", 7, "", NULL, "+86 138 0000 0001");
+    expect_runs("1234567,7654321;12", 7, NULL, NULL, "*******,*******;12");
+    /* Full-width digits are not ASCII digits. */
+    expect_runs("１３８００００００００１", 7, NULL, NULL, "１３８００００００００１");
+    /* NULL is ignored. */
+    mask_digit_runs(NULL, 7, NULL, NULL);
+}
+
+/* Numbers as people write them, each one "***" (Twilio's texts). */
+static void test_runs_spaced(void **state)
+{
+    (void)state;
+    const char *seps = " -().";
+    expect_runs("The 'To' number 5551234567 is not a valid phone number.", 6, seps, "***",
+                "The 'To' number *** is not a valid phone number.");
+    expect_runs("Invalid 'To' Phone Number: +86 138 0000 0001", 6, seps, "***",
+                "Invalid 'To' Phone Number: ***");
+    expect_runs("call (555) 123-4567 now", 6, seps, "***", "call (*** now");
+    expect_runs("+1 415-555-2671.", 6, seps, "***", "***.");     /* the '.' after it stays */
+    expect_runs("Body exceeds 1600 characters", 6, seps, "***", "Body exceeds 1600 characters");
+    expect_runs("12 345", 6, seps, "***", "12 345");             /* 5 digits in all */
+    expect_runs("12 3456", 6, seps, "***", "***");
+    expect_runs("12 +3456789", 6, seps, "***", "12 ***");        /* '+' starts a number */
+    expect_runs("a+b 1+2", 6, seps, "***", "a+b 1+2");
+    expect_runs("x 123456 y 654321", 6, seps, "***", "x *** y ***");
+    /* Per digit with separators: the shape stays, the digits go. */
+    expect_runs("tel +86 138-0000-0001.", 6, seps, NULL, "tel +** ***-****-****.");
+    expect_runs("tel 12-34", 6, seps, NULL, "tel 12-34");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +169,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_no_leak),
         cmocka_unit_test(test_small_buffers),
+        cmocka_unit_test(test_runs_bare),
+        cmocka_unit_test(test_runs_spaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
