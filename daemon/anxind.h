@@ -61,6 +61,7 @@ struct anxind_stats {
     uint64_t registry_reloads;
     uint64_t reports_received;      /* delivery reports taken on /hooks */
     uint64_t reports_rejected;      /* refused: bad signature, malformed, unknown provider */
+    uint64_t phone_replies[PROV_REPLY_OUTCOME_COUNT];  /* SMS replies, by what came of them */
 };
 
 struct anxind {

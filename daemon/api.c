@@ -98,6 +98,11 @@ static void render_metrics(struct anxind *d, struct text *t)
     metric(t, "anxin_delivery_reports_rejected_total", "counter",
            "Reports refused: bad signature or key, malformed, unknown provider.",
            s->reports_rejected);
+    tprintf(t, "# HELP anxin_phone_replies_total SMS replies from phones, by what came of "
+               "them.\n# TYPE anxin_phone_replies_total counter\n");
+    for (int o = 0; o < PROV_REPLY_OUTCOME_COUNT; o++)
+        tprintf(t, "anxin_phone_replies_total{outcome=\"%s\"} %" PRIu64 "\n",
+                prov_reply_outcome_name((enum prov_reply_outcome)o), s->phone_replies[o]);
     metric(t, "anxin_notifications_pending", "gauge", "Notifications being sent or retried.",
            d->notifier ? notifier_pending(d->notifier) : 0);
     metric(t, "anxin_db_pending_writes", "gauge", "Queries waiting for the database.",

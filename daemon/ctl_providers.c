@@ -23,6 +23,39 @@ static void print_channels(const struct cfg *c, size_t i)
         printf("(no channel uses it)");
 }
 
+/* Where SMS replies go (acknowledging from the phone), for each provider
+ * that can pass them on. */
+static void print_reply_address(const struct cfg_provider *p, const char *secret)
+{
+    char key[17];
+    const char *base = p->callback ? p->callback : "<this anxind's public address>/hooks/";
+    const char *name = p->callback ? "" : p->name;
+    if (!secret)
+        return;
+    prov_report_key(secret, key);
+    switch (p->type) {
+    case CFG_PROVIDER_KANNEL:
+        printf("  SMS replies: get-url = \"%s%s/mo?key=%s&from=%%p&text=%%a\" in Kannel's "
+               "sms-service\n", base, name, key);
+        break;
+    case CFG_PROVIDER_ALIYUN:
+        printf("  SMS replies: %s%s/mo?key=%s as the SmsUp address (上行消息, HTTP push)\n", base,
+               name, key);
+        break;
+    case CFG_PROVIDER_TENCENT:
+        printf("  SMS replies: %s%s/mo?key=%s as the SMS reply callback (短信回复)\n", base, name,
+               key);
+        break;
+    case CFG_PROVIDER_TWILIO:
+        if (p->callback)
+            printf("  SMS replies: %s/mo as the number's \"A message comes in\" webhook "
+                   "(HTTP POST)\n", p->callback);
+        break;
+    default:
+        break;
+    }
+}
+
 int ctl_cmd_providers(const struct ctl_opts *o, int argc, char **argv)
 {
     (void)argv;
@@ -83,6 +116,7 @@ int ctl_cmd_providers(const struct ctl_opts *o, int argc, char **argv)
                 printf("  reports: none (no callback set)%s\n",
                        p->type == CFG_PROVIDER_TWILIO ? "; voice calls need one" : "");
         }
+        print_reply_address(p, secret);
         if (secret) {
             memset(secret, 0, strlen(secret));
             free(secret);

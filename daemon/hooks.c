@@ -9,9 +9,14 @@
  *   /hooks/NAME/status   Twilio status callbacks (POST form), ?n=ID,
  *                        X-Twilio-Signature
  *   /hooks/NAME/gather   Twilio <Gather> key presses, as status
- *   /hooks/NAME/mo       Kannel sms-service get-url: an SMS reply ("4821")
- *                        acknowledges; ?key=&from=%p&text=%a. The answer is
- *                        the text Kannel sends back to the phone.
+ *   /hooks/NAME/mo       an SMS reply ("4821", "4821 1", "确认4821"), which
+ *                        acknowledges for the person it was sent to:
+ *                          Kannel sms-service get-url (GET), ?key=&from=%p&text=%a;
+ *                          the answer is the text Kannel sends back
+ *                          Aliyun SmsUp push (POST JSON array), ?key=
+ *                          Tencent reply callback (POST JSON), ?key=
+ *                          Twilio incoming message (POST form), X-Twilio-Signature;
+ *                          the answer is TwiML with the <Message> sent back
  *
  * Reports are answered at once: the write is queued (pgc keeps it through a
  * database outage), and providers retry only when told no. */
@@ -24,6 +29,7 @@
 
 #include "anxind.h"
 #include "err.h"
+#include "mask.h"
 #include "prov_aliyun.h"
 #include "prov_kannel.h"
 #include "prov_tencent.h"
@@ -110,7 +116,7 @@ static void hook_json_reports(struct anxind *d, const struct httpd_request *req,
     if (p->type == CFG_PROVIDER_ALIYUN)
         reply(rep, 200, "application/json", PROV_ALIYUN_REPORT_ACK);
     else
-        reply(rep, 200, "application/json", "{\"result\":0,\"errmsg\":\"OK\"}");
+        reply(rep, 200, "application/json", PROV_TENCENT_CALLBACK_ACK);
 }
 
 static void hook_twilio(struct anxind *d, const struct httpd_request *req,
@@ -165,78 +171,269 @@ out:
     free(form);
 }
 
-struct reply_ack {
+/* ---- SMS replies ----------------------------------------------------------
+ *
+ * Every provider's incoming SMS becomes struct prov_reply (its module reads
+ * the callback), the batch goes to anxin_phone_reply in one statement (one
+ * transaction: a push that fails is taken again whole), and the phone gets
+ * an answer where the provider can carry one: Kannel sends the body of our
+ * HTTP answer back as an SMS, Twilio the <Message> of our TwiML. Aliyun's
+ * SmsUp and Tencent's reply callback take no answer; sending one as a new
+ * SMS would need an approved template of its own and a notification row
+ * without an alert, so the outcome is recorded (audit_log) instead and
+ * docs/notifications.md says so. */
+
+#define HOOK_MAX_REPLIES HOOK_MAX_REPORTS   /* Aliyun pushes batches, like reports */
+/* What the phone gets when the reply could not be taken: a person is
+ * waiting, so they are sent to the telephone rather than left guessing. */
+#define REPLY_SORRY "系统暂时无法确认，请直接电话联系。"
+
+struct reply_batch {
     struct anxind *d;
     struct httpd_pending *pending;
+    enum cfg_provider_type type;
+    char provider[CFG_NAME_MAX + 1];
+    size_t n;
+    char masked[HOOK_MAX_REPLIES][MASK_PHONE_MAX];     /* the senders, for log lines */
 };
 
-/* What the phone gets back: Kannel sends the answer as the reply SMS. */
-static void on_reply_ack(void *arg, const PGresult *res)
+/* Whether the provider carries our answer back to the phone. */
+static bool answers_phone(enum cfg_provider_type t)
 {
-    struct reply_ack *ra = arg;
-    struct httpd_reply rep = {0};
-    const char *r = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-                        ? PQgetvalue(res, 0, 0) : NULL;
-    const char *text;
-    if (!r) {
-        log_error(&ra->d->log, "hooks: an SMS reply could not be recorded: %s", pgc_error(res));
-        text = "系统暂时无法确认，请直接电话联系。";
-    } else if (strcmp(r, "ok") == 0) {
-        log_info(&ra->d->log, "alert acknowledged by an SMS reply");
-        text = "已确认，由您处理。谢谢！";
-    } else if (strcmp(r, "already_acknowledged") == 0) {
-        text = "此告警已有人确认处理。谢谢！";
-    } else {
-        text = "未找到待确认的告警，请核对短信中的确认码。";
-    }
-    reply(&rep, 200, "text/plain; charset=utf-8", text);
-    /* Chinese goes out as UCS-2 (Kannel's coding 2), or it arrives as '?'. */
-    rep.header_name = "X-Kannel-Coding";
-    rep.header_value = "2";
-    httpd_complete(ra->pending, &rep);
-    free(ra);
+    return t == CFG_PROVIDER_KANNEL || t == CFG_PROVIDER_TWILIO;
 }
 
-static void hook_kannel_mo(struct anxind *d, const struct httpd_request *req,
-                           struct httpd_reply *rep, const char *name, const char *secret)
+/* The HTTP answer to the provider: the text for the phone (Kannel, Twilio),
+ * or the acknowledgement the provider wants (Aliyun, Tencent). */
+static void answer_replies(enum cfg_provider_type type, struct httpd_reply *rep,
+                           const char *text)
 {
-    if (!prov_tag_ok(secret, "report", httpd_query(req, "key"))) {
-        refuse(d, rep, 403, name, "missing or wrong key= in the sms-service get-url "
-                                  "(see anxinctl providers)");
-        return;
-    }
-    char from[24], code[ALERT_ACK_CODE_LEN + 1];
-    if (prov_sender_e164(httpd_query(req, "from"), from, sizeof from) != 0) {
-        refuse(d, rep, 400, name, "from is not a phone number (use from=%p in get-url)");
-        return;
-    }
-    if (prov_reply_code(httpd_query(req, "text"), ALERT_ACK_CODE_LEN, code) != 0) {
-        reply(rep, 200, "text/plain; charset=utf-8", "请回复短信中的4位确认码。");
+    switch (type) {
+    case CFG_PROVIDER_KANNEL:
+        reply(rep, 200, "text/plain; charset=utf-8", text);
+        /* Chinese goes out as UCS-2 (Kannel's coding 2), or it arrives as '?'. */
         rep->header_name = "X-Kannel-Coding";
         rep->header_value = "2";
+        break;
+    case CFG_PROVIDER_TWILIO:
+        rep->status = 200;
+        rep->content_type = "text/xml";
+        rep->body = prov_twilio_message_twiml(text);
+        if (!rep->body)
+            reply(rep, 503, "text/plain", "out of memory\n");
+        break;
+    case CFG_PROVIDER_ALIYUN:
+        reply(rep, 200, "application/json", PROV_ALIYUN_REPORT_ACK);
+        break;
+    default:
+        reply(rep, 200, "application/json", PROV_TENCENT_CALLBACK_ACK);
+        break;
+    }
+}
+
+/* One row of anxin_phone_reply: logs it, counts it, and writes the answer
+ * for the phone into text. */
+static void take_outcome(struct reply_batch *b, size_t i, const char *json, char *text,
+                         size_t textlen)
+{
+    struct anxind *d = b->d;
+    cJSON *j = json ? cJSON_Parse(json) : NULL;
+    enum prov_reply_outcome o;
+    if (prov_reply_outcome_parse(cJSON_GetStringValue(cJSON_GetObjectItem(j, "outcome")),
+                                 &o) != 0) {
+        log_error(&d->log, "hooks: an SMS reply via %s got an answer anxind does not know",
+                  b->provider);
+        cJSON_Delete(j);
+        snprintf(text, textlen, "%s", REPLY_SORRY);
         return;
     }
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "from", from);
-    cJSON_AddStringToObject(doc, "code", code);
-    cJSON_AddStringToObject(doc, "provider", name);
-    char *text = cJSON_PrintUnformatted(doc);
+    const cJSON *alert = cJSON_GetObjectItem(j, "alert");
+    long long id = cJSON_IsNumber(alert) ? (long long)alert->valuedouble : 0;
+    d->stats.phone_replies[o]++;
+    /* The sender masked, the alert by id: never a number or a name. */
+    if (o == PROV_REPLY_REFUSED)
+        log_warn(&d->log, "hooks: refused an SMS reply from %s via %s: that number was not "
+                          "notified of alert %lld (audited)", b->masked[i], b->provider, id);
+    else if (id)
+        log_info(&d->log, "hooks: SMS reply from %s via %s: %s, alert %lld", b->masked[i],
+                 b->provider, prov_reply_outcome_name(o), id);
+    else
+        log_info(&d->log, "hooks: SMS reply from %s via %s: %s", b->masked[i], b->provider,
+                 prov_reply_outcome_name(o));
+    struct prov_reply_taker by = {
+        .name = cJSON_GetStringValue(cJSON_GetObjectItem(j, "by_name")),
+        .phone = cJSON_GetStringValue(cJSON_GetObjectItem(j, "by_phone")),
+        .staff = cJSON_IsTrue(cJSON_GetObjectItem(j, "by_staff")),
+    };
+    prov_reply_answer(o, cJSON_GetStringValue(cJSON_GetObjectItem(j, "elder")), &by, text,
+                      textlen);
+    cJSON_Delete(j);
+}
+
+static void on_replies(void *arg, const PGresult *res)
+{
+    struct reply_batch *b = arg;
+    struct httpd_reply rep = {0};
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || (size_t)PQntuples(res) != b->n) {
+        log_error(&b->d->log, "hooks: %zu SMS replies via %s could not be recorded: %s", b->n,
+                  b->provider, res ? pgc_error(res) : "no result");
+        if (answers_phone(b->type))
+            answer_replies(b->type, &rep, REPLY_SORRY);
+        else    /* Aliyun and Tencent push again when not told 200. */
+            reply(&rep, 503, "application/json", "{\"error\":\"unavailable\"}\n");
+    } else {
+        /* Kannel and Twilio bring one reply at a time: the first answer is
+         * the one for the phone. */
+        char text[400], scratch[400];
+        for (size_t i = 0; i < b->n; i++)
+            take_outcome(b, i, PQgetvalue(res, (int)i, 0), i ? scratch : text,
+                         i ? sizeof scratch : sizeof text);
+        answer_replies(b->type, &rep, text);
+    }
+    httpd_complete(b->pending, &rep);
+    free(b);
+}
+
+/* Hands the parsed replies to the database; the HTTP answer waits for it. */
+static void record_replies(struct anxind *d, const struct httpd_request *req,
+                           struct httpd_reply *rep, const char *name,
+                           const struct cfg_provider *p, const struct prov_reply *r, size_t n)
+{
+    struct reply_batch *b = calloc(1, sizeof *b);
+    cJSON *doc = cJSON_CreateArray();
+    char *text = NULL;
+    for (size_t i = 0; b && doc && i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        mask_phone(r[i].from, b->masked[i], sizeof b->masked[i]);
+        if (!o || !cJSON_AddItemToArray(doc, o)) {
+            cJSON_Delete(o);
+            break;
+        }
+        cJSON_AddStringToObject(o, "from", r[i].from);
+        cJSON_AddStringToObject(o, "masked", b->masked[i]);
+        if (r[i].code[0])
+            cJSON_AddStringToObject(o, "code", r[i].code);
+        cJSON_AddStringToObject(o, "provider", name);
+        cJSON_AddStringToObject(o, "via", cfg_provider_type_name(p->type));
+        cJSON_AddBoolToObject(o, "answered", answers_phone(p->type));
+    }
+    if (b && doc && (size_t)cJSON_GetArraySize(doc) == n)
+        text = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
-    struct reply_ack *ra = calloc(1, sizeof *ra);
-    if (!text || !ra) {
-        free(text);
-        free(ra);
-        reply(rep, 503, "text/plain; charset=utf-8", "系统繁忙，请稍后再试。");
+    if (!text) {
+        free(b);
+        reply(rep, 503, "application/json", "{\"error\":\"unavailable\"}\n");
         return;
     }
-    ra->d = d;
-    ra->pending = httpd_defer(req);
+    b->d = d;
+    b->type = p->type;
+    b->n = n;
+    snprintf(b->provider, sizeof b->provider, "%s", name);
+    b->pending = httpd_defer(req);
     const char *params[1] = {text};
     /* Queued even while the database is away; the answer waits for it. */
-    if (pgc_query(d->pg, "SELECT anxin_reply_ack($1::jsonb)", 1, params, on_reply_ack, ra,
-                  0) != 0)
-        on_reply_ack(ra, NULL);
+    if (pgc_query(d->pg,
+                  "SELECT anxin_phone_reply(r.value) FROM jsonb_array_elements($1::jsonb) "
+                  "WITH ORDINALITY AS r(value, i) ORDER BY r.i",
+                  1, params, on_replies, b, 0) != 0)
+        on_replies(b, NULL);
     free(text);
+}
+
+/* /hooks/NAME/mo: an SMS reply, in the provider's own shape. */
+static void hook_replies(struct anxind *d, const struct httpd_request *req,
+                         struct httpd_reply *rep, const char *name, const struct cfg_provider *p,
+                         const char *secret)
+{
+    struct prov_reply *r = calloc(HOOK_MAX_REPLIES, sizeof *r);
+    char *form = NULL, *url = NULL;
+    struct prov_param *f = NULL;
+    size_t n = 0, nf = 0, skipped = 0;
+    int rc;
+    if (!r)
+        goto nomem;
+    if (p->type != CFG_PROVIDER_KANNEL && p->type != CFG_PROVIDER_ALIYUN &&
+        p->type != CFG_PROVIDER_TENCENT && p->type != CFG_PROVIDER_TWILIO) {
+        refuse(d, rep, 404, name, "no such address for this provider type");
+        goto out;
+    }
+    /* Twilio signs its posts; the others' addresses carry a key. */
+    if (p->type != CFG_PROVIDER_TWILIO &&
+        !prov_tag_ok(secret, "report", httpd_query(req, "key"))) {
+        refuse(d, rep, 403, name, "missing or wrong key= in the reply address "
+                                  "(see anxinctl providers)");
+        goto out;
+    }
+    switch (p->type) {
+    case CFG_PROVIDER_KANNEL:
+        if (prov_reply_fill(httpd_query(req, "from"), httpd_query(req, "text"),
+                            ALERT_ACK_CODE_LEN, &r[0]) != 0) {
+            refuse(d, rep, 400, name, "from is not a phone number (use from=%p in get-url)");
+            goto out;
+        }
+        n = 1;
+        break;
+    case CFG_PROVIDER_ALIYUN:
+    case CFG_PROVIDER_TENCENT:
+        rc = p->type == CFG_PROVIDER_ALIYUN
+                 ? prov_aliyun_replies(req->body, req->body_len, ALERT_ACK_CODE_LEN, r,
+                                       HOOK_MAX_REPLIES, &n, &skipped)
+                 : prov_tencent_replies(req->body, req->body_len, ALERT_ACK_CODE_LEN, r,
+                                        HOOK_MAX_REPLIES, &n, &skipped);
+        if (rc && rc != ANX_ERANGE) {
+            refuse(d, rep, 400, name, "the body is not the JSON of an SMS reply");
+            goto out;
+        }
+        if (rc == ANX_ERANGE)
+            log_warn(&d->log, "hooks: provider %s pushed more than %d SMS replies at once; "
+                              "the rest are dropped", name, HOOK_MAX_REPLIES);
+        if (skipped)
+            log_warn(&d->log, "hooks: provider %s pushed %zu SMS replies without a usable "
+                              "sender number; skipped", name, skipped);
+        break;
+    case CFG_PROVIDER_TWILIO:
+        /* Twilio signs the address entered for our number in its console:
+         * callback + "/mo", no query. */
+        form = strndup(req->body, req->body_len);
+        f = calloc(HOOK_MAX_FORM, sizeof *f);
+        url = prov_twilio_hook_url(p->callback, "mo", 0);
+        if (!form || !f)
+            goto nomem;
+        if (!url) {
+            refuse(d, rep, 404, name, "set callback for this provider: Twilio signs the "
+                                      "address it calls");
+            goto out;
+        }
+        if (prov_twilio_parse_form(form, f, HOOK_MAX_FORM, &nf) != 0) {
+            refuse(d, rep, 400, name, "the body is not a form post");
+            goto out;
+        }
+        if (!prov_twilio_verify(secret, url, f, nf, httpd_header(req, "X-Twilio-Signature"))) {
+            refuse(d, rep, 403, name, "X-Twilio-Signature does not match (check callback = the "
+                                      "address Twilio calls, without /mo)");
+            goto out;
+        }
+        if (prov_twilio_inbound(f, nf, ALERT_ACK_CODE_LEN, &r[0]) != 0) {
+            refuse(d, rep, 400, name, "not an incoming message with a sender number");
+            goto out;
+        }
+        n = 1;
+        break;
+    default:
+        break;
+    }
+    if (n == 0)
+        answer_replies(p->type, rep, "");   /* nothing usable: nothing to answer */
+    else
+        record_replies(d, req, rep, name, p, r, n);
+    goto out;
+nomem:
+    reply(rep, 503, "application/json", "{\"error\":\"unavailable\"}\n");
+out:
+    free(url);
+    free(f);
+    free(form);
+    free(r);
 }
 
 void hooks_handle(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep)
@@ -268,8 +465,8 @@ void hooks_handle(struct anxind *d, const struct httpd_request *req, struct http
     }
     if (p->type == CFG_PROVIDER_KANNEL && strcmp(kind, "dlr") == 0)
         hook_kannel_dlr(d, req, rep, name, secret);
-    else if (p->type == CFG_PROVIDER_KANNEL && strcmp(kind, "mo") == 0)
-        hook_kannel_mo(d, req, rep, name, secret);
+    else if (strcmp(kind, "mo") == 0 && (p->type == CFG_PROVIDER_KANNEL || post))
+        hook_replies(d, req, rep, name, p, secret);
     else if ((p->type == CFG_PROVIDER_ALIYUN || p->type == CFG_PROVIDER_TENCENT) &&
              strcmp(kind, "report") == 0 && post)
         hook_json_reports(d, req, rep, name, p, secret);

@@ -604,3 +604,40 @@ int prov_aliyun_reports(const char *body, size_t len, struct prov_report *out, s
     cJSON_Delete(j);
     return rc;
 }
+
+int prov_aliyun_replies(const char *body, size_t len, size_t code_digits,
+                        struct prov_reply *out, size_t max, size_t *n, size_t *skipped)
+{
+    if (!n || (!body && len) || (!out && max))
+        return ANX_EINVAL;
+    *n = 0;
+    if (skipped)
+        *skipped = 0;
+    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return ANX_EPARSE;
+    }
+    const cJSON *first = cJSON_IsArray(j) ? j->child : j;
+    int rc = 0;
+    for (const cJSON *it = first; it; it = cJSON_IsArray(j) ? it->next : NULL) {
+        char t1[32], t2[32];
+        struct prov_reply r;
+        /* A number written as a JSON number would lose nothing (11 digits),
+         * so field_text takes either. */
+        if (!cJSON_IsObject(it) ||
+            prov_reply_fill(field_text(it, "phone_number", t1, sizeof t1),
+                            field_text(it, "content", t2, sizeof t2), code_digits, &r) != 0) {
+            if (skipped)
+                (*skipped)++;
+            continue;
+        }
+        if (*n == max) {
+            rc = ANX_ERANGE;
+            break;
+        }
+        out[(*n)++] = r;
+    }
+    cJSON_Delete(j);
+    return rc;
+}

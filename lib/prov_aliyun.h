@@ -135,6 +135,23 @@ enum prov_result prov_aliyun_parse(long http_status, const char *body, size_t le
 int prov_aliyun_reports(const char *body, size_t len, struct prov_report *out, size_t max,
                         size_t *n);
 
+/* Replies from an SmsUp push ("上行短信", HTTP batch push mode): a JSON
+ * array of {"phone_number", "content", "send_time", "dest_code",
+ * "sequence_id", "sign_name"} (help.aliyun.com, 短信服务 > 开发参考 >
+ * "SmsUp" and knowledge_detail/60127; sequence_id is a number in one page
+ * and a string in the other, sign_name is only in the older). Only
+ * phone_number (the sender, a mainland number as "1381111xxxx") and
+ * content are read; an item whose phone_number is not a phone number, or
+ * that is not an object, is skipped and counted in *skipped (may be NULL).
+ * One object alone is taken as a push of one. Fills out[0..*n), code from
+ * content with code_digits digits ("" when there is none). Returns 0,
+ * ANX_EINVAL (NULL arguments), ANX_EPARSE (not JSON, or neither an array
+ * nor an object) or ANX_ERANGE (more than max: the first max are in out).
+ * The push is answered with PROV_ALIYUN_REPORT_ACK; like reports it carries
+ * no signature, so its address carries a key (prov_report_key). */
+int prov_aliyun_replies(const char *body, size_t len, size_t code_digits,
+                        struct prov_reply *out, size_t max, size_t *n, size_t *skipped);
+
 /* The Signature of a request with parameters params[0..n) (unsorted; a
  * "Signature" parameter among them is left out, so a received request's
  * parameters can be passed as they are) sent with method ("GET" or

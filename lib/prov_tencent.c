@@ -465,3 +465,60 @@ int prov_tencent_reports(const char *body, size_t len, struct prov_report *out, 
     cJSON_Delete(root);
     return rc;
 }
+
+/* ---- reply callback ---------------------------------------------------------------- */
+
+/* One reply entry into r; false if it is not one (no usable number). */
+static bool take_reply(const cJSON *item, size_t code_digits, struct prov_reply *r)
+{
+    if (!cJSON_IsObject(item))
+        return false;
+    const char *mobile = str_member(item, "mobile");
+    const char *cc = str_member(item, "nationcode");
+    if (empty(mobile))
+        return false;
+    char from[40];
+    if (empty(cc)) {
+        snprintf(from, sizeof from, "%s", mobile);
+    } else {
+        /* The country code and the national number are given apart; a
+         * country code that is not 1 to 4 digits is no country code. */
+        size_t cl = strlen(cc);
+        if (cl > 4 || strspn(cc, "0123456789") != cl || strlen(mobile) > 20)
+            return false;
+        snprintf(from, sizeof from, "+%s%s", cc, mobile);
+    }
+    return prov_reply_fill(from, str_member(item, "text"), code_digits, r) == 0;
+}
+
+int prov_tencent_replies(const char *body, size_t len, size_t code_digits,
+                         struct prov_reply *out, size_t max, size_t *n, size_t *skipped)
+{
+    if (!n || (max > 0 && !out))
+        return ANX_EINVAL;
+    *n = 0;
+    if (skipped)
+        *skipped = 0;
+    cJSON *root = parse_json(body, len);
+    if (!cJSON_IsArray(root) && !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ANX_EPARSE;
+    }
+    int rc = 0;
+    const cJSON *first = cJSON_IsArray(root) ? root->child : root;
+    for (const cJSON *it = first; it; it = cJSON_IsArray(root) ? it->next : NULL) {
+        struct prov_reply r;
+        if (!take_reply(it, code_digits, &r)) {
+            if (skipped)
+                (*skipped)++;
+            continue;
+        }
+        if (*n == max) {
+            rc = ANX_ERANGE;
+            break;
+        }
+        out[(*n)++] = r;
+    }
+    cJSON_Delete(root);
+    return rc;
+}

@@ -137,4 +137,22 @@ enum prov_result prov_tencent_parse(long http_status, const char *body, size_t l
 int prov_tencent_reports(const char *body, size_t len, struct prov_report *out, size_t max,
                          size_t *n);
 
+/* Replies from the SMS reply callback (短信回复, cloud.tencent.com
+ * document/product/382/5809 and api/382/59179; international edition
+ * 382/43548): a POSTed JSON object {"extend", "mobile": "13xxxxxxxxx",
+ * "nationcode": "86", "sign", "text", "time": <unix seconds>}, answered
+ * with PROV_TENCENT_CALLBACK_ACK. The sender is "+" nationcode mobile (or
+ * mobile alone, read as prov_sender_e164 does, when nationcode is empty);
+ * code comes from text with code_digits digits ("" when none). An array of
+ * such objects is taken too, entry by entry; entries whose number is not a
+ * phone number are skipped and counted in *skipped (may be NULL). Returns
+ * 0 with out[0..*n), ANX_EINVAL (NULL arguments), ANX_EPARSE (not JSON,
+ * or neither an object nor an array) or ANX_ERANGE (more than max). The
+ * documented callback carries no signature: its address carries a key. */
+int prov_tencent_replies(const char *body, size_t len, size_t code_digits,
+                         struct prov_reply *out, size_t max, size_t *n, size_t *skipped);
+
+/* What Tencent wants back from its callbacks (status and reply alike). */
+#define PROV_TENCENT_CALLBACK_ACK "{\"result\":0,\"errmsg\":\"OK\"}"
+
 #endif

@@ -98,7 +98,9 @@ char *prov_twilio_hook_url(const char *callback_base, const char *kind, int64_t 
     char *u;
     if (!len || len > INT_MAX || !kind)
         return NULL;
-    if (asprintf(&u, "%.*s/%s?n=%" PRId64, (int)len, callback_base, kind, id) < 0)
+    int rc = id > 0 ? asprintf(&u, "%.*s/%s?n=%" PRId64, (int)len, callback_base, kind, id)
+                    : asprintf(&u, "%.*s/%s", (int)len, callback_base, kind);
+    if (rc < 0)
         return NULL;
     return u;
 }
@@ -496,6 +498,37 @@ int prov_twilio_report(const struct prov_param *form, size_t n, int64_t notifica
         memcpy(out->digits, digits, strlen(digits) + 1);
     }
     return 0;
+}
+
+/* ---- incoming messages ---------------------------------------------------- */
+
+int prov_twilio_inbound(const struct prov_param *form, size_t n, size_t code_digits,
+                        struct prov_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n && !form)
+        return ANX_EINVAL;
+    const char *sid = field(form, n, "MessageSid");
+    if (!sid)
+        sid = field(form, n, "SmsSid");
+    const char *status = field(form, n, "MessageStatus");
+    const char *body = field(form, n, "Body");
+    if (!sid || !*sid || !body || (status && strcmp(status, "received") != 0))
+        return ANX_EINVAL;
+    return prov_reply_fill(field(form, n, "From"), body, code_digits, out);
+}
+
+char *prov_twilio_message_twiml(const char *text)
+{
+    struct sbuf b = {0};
+    sbuf_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>");
+    append_xml(&b, text ? text : "");
+    sbuf_str(&b, "</Message></Response>");
+    if (b.oom) {
+        sbuf_free(&b);
+        return NULL;
+    }
+    return b.p;
 }
 
 /* ---- form bodies --------------------------------------------------------- */

@@ -48,10 +48,12 @@ struct prov_twilio_conf {
 
 /* The address Twilio is given for notification id: kind "status" (status
  * callbacks) or "gather" (key presses): callback_base without trailing
- * slashes, then "/<kind>?n=<id>". Twilio signs exactly this address, so the
- * hook that checks X-Twilio-Signature must rebuild it with this function.
- * Returns a malloc'd string (free with free), NULL if out of memory or
- * callback_base is NULL or empty. */
+ * slashes, then "/<kind>?n=<id>". With id <= 0 there is no query: kind
+ * "mo" is the incoming-message webhook, entered once in Twilio's console
+ * for our number, the same for every message. Twilio signs exactly this
+ * address, so the hook that checks X-Twilio-Signature must rebuild it with
+ * this function. Returns a malloc'd string (free with free), NULL if out
+ * of memory or callback_base is NULL or empty. */
 char *prov_twilio_hook_url(const char *callback_base, const char *kind, int64_t id);
 
 /* The request for notification n: an SMS becomes a Message, a voice
@@ -101,6 +103,23 @@ bool prov_twilio_verify(const char *auth_token, const char *url,
  * Digits is not 1 to 7 of 0-9 * #. */
 int prov_twilio_report(const struct prov_param *form, size_t n, int64_t notification,
                        struct prov_report *out);
+
+/* An incoming SMS (the incoming-message webhook, a form post: Twilio docs
+ * "Twilio's request to your incoming message Webhook URL": MessageSid,
+ * AccountSid, From, To, Body, NumMedia, ...) as a reply: the sender From
+ * (E.164) and the code in Body with code_digits digits ("" when none).
+ * Returns 0, or ANX_EINVAL when it is not an incoming message (no
+ * MessageSid/SmsSid, no Body, or a MessageStatus other than "received":
+ * a status callback posted to the wrong address) or From is not a phone
+ * number. */
+int prov_twilio_inbound(const struct prov_param *form, size_t n, size_t code_digits,
+                        struct prov_reply *out);
+
+/* The TwiML that answers an incoming message with one SMS back to its
+ * sender (<Response><Message>text</Message></Response>, text escaped for
+ * XML): Twilio docs "TwiML for Programmable Messaging". Returns a malloc'd
+ * string (free with free) or NULL. */
+char *prov_twilio_message_twiml(const char *text);
 
 /* Splits an application/x-www-form-urlencoded body (NUL-terminated) into
  * out[0..*n) in place: '&' separates fields, the first '=' a name from its

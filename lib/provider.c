@@ -9,7 +9,9 @@
 
 #include "codec.h"
 #include "err.h"
+#include "mask.h"
 #include "sha256.h"
+#include "utf8.h"
 
 void prov_request_free(struct prov_request *r)
 {
@@ -111,22 +113,162 @@ int prov_sender_e164(const char *from, char *out, size_t outlen)
     return 0;
 }
 
+/* The value of the digit at p and its length in bytes: ASCII 0-9, or the
+ * full-width ０-９ (U+FF10-U+FF19, EF BC 90-99 in UTF-8). -1 if none. */
+static int digit_at(const char *p, size_t *len)
+{
+    if (*p >= '0' && *p <= '9') {
+        *len = 1;
+        return *p - '0';
+    }
+    const unsigned char *u = (const unsigned char *)p;
+    if (u[0] == 0xef && u[1] == 0xbc && u[2] >= 0x90 && u[2] <= 0x99) {
+        *len = 3;
+        return u[2] - 0x90;
+    }
+    return -1;
+}
+
 int prov_reply_code(const char *text, size_t digits, char *out)
 {
+    if (digits == 0)
+        return ANX_EINVAL;
     for (const char *p = text ? text : ""; *p;) {
-        if (*p < '0' || *p > '9') {
+        size_t len;
+        if (digit_at(p, &len) < 0) {
             p++;
             continue;
         }
-        const char *q = p;
-        while (*q >= '0' && *q <= '9')
-            q++;
-        if ((size_t)(q - p) == digits) {
-            memcpy(out, p, digits);
+        /* A run of digits, however written; only one of exactly the
+         * code's length is the code (not a phone number, not a year). */
+        size_t n = 0;
+        int v;
+        while ((v = digit_at(p, &len)) >= 0) {
+            if (n < digits)
+                out[n] = (char)('0' + v);
+            n++;
+            p += len;
+        }
+        if (n == digits) {
             out[digits] = '\0';
             return 0;
         }
-        p = q;
     }
     return ANX_EINVAL;
+}
+
+int prov_reply_fill(const char *from, const char *text, size_t code_digits,
+                    struct prov_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    if (code_digits == 0 || code_digits > PROV_REPLY_CODE_MAX ||
+        prov_sender_e164(from, r->from, sizeof r->from) != 0) {
+        memset(r, 0, sizeof *r);
+        return ANX_EINVAL;
+    }
+    if (prov_reply_code(text, code_digits, r->code) != 0)
+        r->code[0] = '\0';
+    return 0;
+}
+
+static const char *const outcome_names[PROV_REPLY_OUTCOME_COUNT] = {
+    [PROV_REPLY_ACKED] = "acked",     [PROV_REPLY_TAKEN] = "taken",
+    [PROV_REPLY_CLOSED] = "closed",   [PROV_REPLY_UNKNOWN] = "unknown",
+    [PROV_REPLY_REFUSED] = "refused", [PROV_REPLY_NO_CODE] = "no_code",
+};
+
+const char *prov_reply_outcome_name(enum prov_reply_outcome o)
+{
+    return (unsigned)o < PROV_REPLY_OUTCOME_COUNT ? outcome_names[o] : "unknown";
+}
+
+int prov_reply_outcome_parse(const char *s, enum prov_reply_outcome *out)
+{
+    for (size_t i = 0; s && i < PROV_REPLY_OUTCOME_COUNT; i++)
+        if (strcmp(s, outcome_names[i]) == 0) {
+            *out = (enum prov_reply_outcome)i;
+            return 0;
+        }
+    return ANX_EINVAL;
+}
+
+/* An elder's name in an answer: names are short, but the registry allows
+ * 100 characters and the answer must stay one SMS. */
+#define ANSWER_NAME_CHARS 10
+
+/* Copies at most max_chars UTF-8 characters of src into dst (dstlen > 0). */
+static void copy_chars(char *dst, size_t dstlen, const char *src, size_t max_chars)
+{
+    size_t k = 0, chars = 0;
+    for (const char *p = src ? src : ""; *p && chars < max_chars;) {
+        size_t l = utf8_seq_len(p);
+        if (l == 0)
+            l = 1;              /* a stray byte: copied as it is, counted as one */
+        if (k + l >= dstlen)
+            break;
+        memcpy(dst + k, p, l);
+        k += l;
+        p += l;
+        chars++;
+    }
+    dst[k] = '\0';
+}
+
+/* Cuts s so that it does not end inside a UTF-8 sequence: snprintf cuts
+ * a text that does not fit at a byte, maybe inside a character. */
+static void trim_partial(char *s)
+{
+    size_t n = strlen(s), start = n;
+    while (start > 0 && ((unsigned char)s[start - 1] & 0xc0) == 0x80)
+        start--;
+    if (start > 0 && (unsigned char)s[start - 1] >= 0xc0) {
+        start--;
+        if (utf8_seq_len(s + start) != n - start)
+            s[start] = '\0';
+    }
+}
+
+void prov_reply_answer(enum prov_reply_outcome o, const char *elder,
+                       const struct prov_reply_taker *by, char *out, size_t len)
+{
+    char name[ANSWER_NAME_CHARS * 4 + 1], who[ANSWER_NAME_CHARS * 4 + MASK_PHONE_MAX + 8];
+    char whose[sizeof name + 16];
+    if (len == 0)
+        return;
+    copy_chars(name, sizeof name, elder, ANSWER_NAME_CHARS);
+    snprintf(whose, sizeof whose, "%s%s", name[0] ? name : "此", name[0] ? "的" : "");
+    switch (o) {
+    case PROV_REPLY_ACKED:
+        snprintf(out, len, "已确认，由您处理%s告警，请尽快联系或上门查看。谢谢！", whose);
+        break;
+    case PROV_REPLY_TAKEN:
+        if (by && by->name && *by->name) {
+            /* The name lets the person call whoever took it; the number
+             * only shows enough to recognise it. */
+            char short_name[ANSWER_NAME_CHARS * 4 + 1], masked[MASK_PHONE_MAX];
+            copy_chars(short_name, sizeof short_name, by->name, ANSWER_NAME_CHARS);
+            if (by->phone && *by->phone) {
+                mask_phone(by->phone, masked, sizeof masked);
+                snprintf(who, sizeof who, "%s（%s）", short_name, masked);
+            } else {
+                snprintf(who, sizeof who, "%s", short_name);
+            }
+        } else {
+            snprintf(who, sizeof who, "%s", by && by->staff ? "值班人员" : "他人");
+        }
+        snprintf(out, len, "%s告警已由%s确认处理，无需再回复。谢谢！", whose, who);
+        break;
+    case PROV_REPLY_CLOSED:
+        snprintf(out, len, "%s告警已结束，无需确认。谢谢！", whose);
+        break;
+    case PROV_REPLY_UNKNOWN:
+    case PROV_REPLY_REFUSED:
+        snprintf(out, len, "未找到需要您确认的告警，请核对短信中的确认码。");
+        break;
+    case PROV_REPLY_NO_CODE:
+    default:
+        snprintf(out, len, "请回复短信中的确认码，以确认由您处理。");
+        break;
+    }
+    trim_partial(out);
 }

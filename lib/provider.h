@@ -74,9 +74,66 @@ void prov_report_key(const char *secret, char out[17]);
 int prov_sender_e164(const char *from, char *out, size_t outlen);
 
 /* The acknowledgement code in a reply text: the first run of exactly
- * `digits` digits ("确认 4821" -> "4821"). Returns 0, or ANX_EINVAL when
- * there is none. out holds digits + 1 bytes. */
+ * `digits` digits ("确认 4821" -> "4821", "4821 1" -> "4821"). Full-width
+ * digits ("４８２１", what some Chinese input methods type) count as
+ * digits and come out as ASCII. Returns 0, or ANX_EINVAL when there is
+ * none. out holds digits + 1 bytes. */
 int prov_reply_code(const char *text, size_t digits, char *out);
+
+/* An SMS a phone sent us (a reply to a notification), as each provider's
+ * module reads it from its callback: Kannel's get-url, Aliyun's SmsUp
+ * push, Tencent's reply callback, Twilio's incoming-message webhook. The
+ * text itself is not kept: only the code in it matters, and the rest may
+ * be anything a person writes. */
+#define PROV_REPLY_CODE_MAX 6
+struct prov_reply {
+    char from[24];                          /* the sender, E.164 */
+    char code[PROV_REPLY_CODE_MAX + 1];     /* the code in the text, "" when none */
+};
+
+/* Fills r from the sender as the provider wrote it (prov_sender_e164) and
+ * the text (prov_reply_code with code_digits, at most PROV_REPLY_CODE_MAX).
+ * Returns 0, or ANX_EINVAL when from is not a phone number or code_digits
+ * is out of range (r is zeroed then). A text without a code is not an
+ * error: code is "" and the person is asked for it. */
+int prov_reply_fill(const char *from, const char *text, size_t code_digits,
+                    struct prov_reply *r);
+
+/* What came of a reply, as anxin_phone_reply (sql/006_replies.sql) says. */
+enum prov_reply_outcome {
+    PROV_REPLY_ACKED,       /* it acknowledged the alert (or this person had already) */
+    PROV_REPLY_TAKEN,       /* someone else had acknowledged it */
+    PROV_REPLY_CLOSED,      /* the alert is over: resolved, cleared, expired */
+    PROV_REPLY_UNKNOWN,     /* no alert with that code was sent to this number */
+    PROV_REPLY_REFUSED,     /* a live alert has that code, but this number was not told of it */
+    PROV_REPLY_NO_CODE,     /* the text carries no code */
+    PROV_REPLY_OUTCOME_COUNT
+};
+
+/* The outcome's name as above ("acked", ...), "unknown" if out of range. */
+const char *prov_reply_outcome_name(enum prov_reply_outcome o);
+
+/* "acked" "taken" "closed" "unknown" "refused" "no_code" into *out.
+ * Returns 0, or ANX_EINVAL for anything else. */
+int prov_reply_outcome_parse(const char *s, enum prov_reply_outcome *out);
+
+/* Who had taken the alert, for the answer to a TAKEN reply. */
+struct prov_reply_taker {
+    const char *name;           /* the contact's name, NULL when not a contact */
+    const char *phone;          /* the contact's number (E.164), masked in the answer */
+    int staff;                  /* taken at the desk (console, API, anxinctl) */
+};
+
+/* The answer the phone gets, in Chinese, short enough for one SMS (70
+ * characters). elder names the elder of the alert (acked, taken, closed;
+ * NULL or "" leaves it out); by says who took it (taken only; NULL or
+ * nothing known: "他人"). UNKNOWN and REFUSED get the same words: an answer
+ * that differed would tell a stranger that a live alert has the code he
+ * tried. No full phone number is ever written. out is always
+ * NUL-terminated (len > 0); a text that does not fit is cut at a character
+ * boundary. */
+void prov_reply_answer(enum prov_reply_outcome o, const char *elder,
+                       const struct prov_reply_taker *by, char *out, size_t len);
 
 /* A parameter for signing and form/query encoding. */
 struct prov_param {

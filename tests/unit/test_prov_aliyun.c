@@ -849,6 +849,107 @@ static void test_reports_malformed(void **state)
     assert_int_equal(strlen(r[0].detail), 2 + 3 * 41);  /* "E " and 41 whole characters */
 }
 
+/* Key presses come only with IvrCall (SingleCallByTts collects none), in
+ * the VoiceCallReport push; the example of help.aliyun.com 语音服务 >
+ * 回执消息 > "VoiceCallReport" (status 300000 = a key was pressed), with
+ * our own out_id and call_id in place of its masked ones. */
+static void test_reports_key_press_doc_example(void **state)
+{
+    (void)state;
+    const char *body = "[\n {\n\t\"status_code\": \"300000\",\n\t\"smart_status_code\": "
+                       "\"ANSWERED\",\n\t\"dtmf\": \"1\",\n\t\"status_time\": \"2023-03-06 "
+                       "16:21:12\",\n\t\"out_id\": \"4002\",\n\t\"call_id\": "
+                       "\"116012354150^100\"\n }\n]";
+    struct prov_report r[2];
+    size_t n;
+    assert_int_equal(reports(body, r, N(r), &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].notification, 4002);
+    assert_int_equal(r[0].status, PROV_PENDING);    /* still in the call */
+    assert_string_equal(r[0].digits, "1");
+    assert_string_equal(r[0].ref, "116012354150^100");
+    assert_int_equal(r[0].at_ms, 1678090872000);    /* 2023-03-06 08:21:12Z */
+}
+
+/* SmsUp, the push of help.aliyun.com 短信服务 > "SmsUp" (HTTP batch push):
+ * the documented example with the masked number replaced by a whole one,
+ * and the older page's shape (sign_name, sequence_id as a number). */
+static void test_replies_doc_example(void **state)
+{
+    (void)state;
+    const char *body = "[\n  {\n    \"phone_number\" : \"13811110041\",\n    \"content\" : "
+                       "\"确认4821\",\n    \"send_time\" : \"2017-09-01 00:00:00\",\n    "
+                       "\"dest_code\" : \"1234\",\n    \"sequence_id\" : \"1234567890\"\n  },\n"
+                       "  {\"phone_number\": \"13811110042\", \"send_time\": "
+                       "\"2017-09-01 00:00:00\", \"content\": \"4821 1\", \"sign_name\": "
+                       "\"安心养老\", \"dest_code\": \"1234\", \"sequence_id\": 1234567891}\n]";
+    struct prov_reply r[4];
+    size_t n, skipped;
+    assert_int_equal(prov_aliyun_replies(body, strlen(body), 4, r, N(r), &n, &skipped), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(skipped, 0);
+    assert_string_equal(r[0].from, "+8613811110041");
+    assert_string_equal(r[0].code, "4821");
+    assert_string_equal(r[1].from, "+8613811110042");
+    assert_string_equal(r[1].code, "4821");
+}
+
+static void test_replies_odd_items(void **state)
+{
+    (void)state;
+    /* No code, a full-width code, a number as a JSON number, the masked
+     * number of the documentation, no number, not an object. */
+    const char *body = "[{\"phone_number\":\"13811110041\",\"content\":\"收到\"},"
+                       "{\"phone_number\":\"8613811110042\",\"content\":\"４８２１\"},"
+                       "{\"phone_number\":13811110043,\"content\":4821},"
+                       "{\"phone_number\":\"1381111****\",\"content\":\"4821\"},"
+                       "{\"content\":\"4821\"},"
+                       "{\"phone_number\":null,\"content\":\"4821\"},"
+                       "\"13811110044 4821\", 7, null]";
+    struct prov_reply r[8];
+    size_t n, skipped;
+    assert_int_equal(prov_aliyun_replies(body, strlen(body), 4, r, N(r), &n, &skipped), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(skipped, 6);
+    assert_string_equal(r[0].from, "+8613811110041");
+    assert_string_equal(r[0].code, "");
+    assert_string_equal(r[1].from, "+8613811110042");
+    assert_string_equal(r[1].code, "4821");
+    assert_string_equal(r[2].from, "+8613811110043");
+    assert_string_equal(r[2].code, "4821");
+    /* One object alone is a push of one; skipped may be NULL. */
+    const char *one = "{\"phone_number\":\"13811110041\",\"content\":\"4821\"}";
+    assert_int_equal(prov_aliyun_replies(one, strlen(one), 4, r, N(r), &n, NULL), 0);
+    assert_int_equal(n, 1);
+}
+
+static void test_replies_malformed(void **state)
+{
+    (void)state;
+    struct prov_reply r[2];
+    size_t n = 99;
+    const char *bad[] = {"not json", "42", "\"text\"", "[{\"phone_number\":", "", "null"};
+    for (size_t i = 0; i < N(bad); i++) {
+        assert_int_equal(prov_aliyun_replies(bad[i], strlen(bad[i]), 4, r, N(r), &n, NULL),
+                         ANX_EPARSE);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(prov_aliyun_replies(NULL, 0, 4, r, N(r), &n, NULL), ANX_EPARSE);
+    assert_int_equal(prov_aliyun_replies("[]", 2, 4, r, N(r), NULL, NULL), ANX_EINVAL);
+    assert_int_equal(prov_aliyun_replies(NULL, 5, 4, r, N(r), &n, NULL), ANX_EINVAL);
+    assert_int_equal(prov_aliyun_replies("[]", 2, 4, NULL, 1, &n, NULL), ANX_EINVAL);
+    assert_int_equal(prov_aliyun_replies("[]", 2, 4, r, N(r), &n, NULL), 0);
+    assert_int_equal(n, 0);
+    /* More than max: the first max, and ANX_ERANGE. */
+    const char *three = "[{\"phone_number\":\"13811110041\",\"content\":\"1111\"},"
+                        "{\"phone_number\":\"13811110042\",\"content\":\"2222\"},"
+                        "{\"phone_number\":\"13811110043\",\"content\":\"3333\"}]";
+    assert_int_equal(prov_aliyun_replies(three, strlen(three), 4, r, N(r), &n, NULL),
+                     ANX_ERANGE);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[1].code, "2222");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -874,6 +975,10 @@ int main(void)
         cmocka_unit_test(test_reports_voice),
         cmocka_unit_test(test_reports_field_types),
         cmocka_unit_test(test_reports_malformed),
+        cmocka_unit_test(test_reports_key_press_doc_example),
+        cmocka_unit_test(test_replies_doc_example),
+        cmocka_unit_test(test_replies_odd_items),
+        cmocka_unit_test(test_replies_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

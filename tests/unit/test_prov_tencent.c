@@ -23,7 +23,8 @@
  *     also recomputes it from the request's own header lines.
  *   - Answers and callbacks: shaped after the examples of the SendSms page
  *     (cloud.tencent.com/document/api/382/55981), the error-code page
- *     (382/52075) and 短信下发状态通知 (382/5807, 382/43547). */
+ *     (382/52075) and 短信下发状态通知 (382/5807, 382/43547).
+ *   - Replies: the example of 短信回复 (382/59179, 382/43548). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -718,6 +719,79 @@ static void test_reports_malformed(void **state)
     assert_int_equal(n, 0);
 }
 
+/* The reply callback: the example of 短信回复 (cloud.tencent.com
+ * document/api/382/59179, international edition 382/43548) with its
+ * placeholders filled in (a whole number, a reply text). */
+static void test_replies_doc_example(void **state)
+{
+    (void)state;
+    const char *body = "{\n\"extend\": \"\",\n\"mobile\": \"13800000041\",\n\"nationcode\": "
+                       "\"86\",\n\"sign\": \"安心养老\",\n\"text\": \"确认4821\",\n\"time\": "
+                       "1457336869\n}";
+    struct prov_reply r[2];
+    size_t n, skipped;
+    assert_int_equal(prov_tencent_replies(body, strlen(body), 4, r, 2, &n, &skipped), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(skipped, 0);
+    assert_string_equal(r[0].from, "+8613800000041");
+    assert_string_equal(r[0].code, "4821");
+}
+
+static void test_replies_numbers_and_texts(void **state)
+{
+    (void)state;
+    /* An array is taken too: without nationcode (a mainland number), abroad,
+     * no code, no text; then what is no sender: a short code, a nationcode
+     * that is not one, a number already with its +, no mobile. */
+    const char *body = "[{\"mobile\":\"13800000041\",\"nationcode\":\"\",\"text\":\"4821 1\"},"
+                       "{\"mobile\":\"4155550100\",\"nationcode\":\"1\",\"text\":\"４８２１\"},"
+                       "{\"mobile\":\"13800000042\",\"nationcode\":\"86\",\"text\":\"好的\"},"
+                       "{\"mobile\":\"13800000043\",\"nationcode\":\"86\"},"
+                       "{\"mobile\":\"10086\",\"nationcode\":\"\",\"text\":\"4821\"},"
+                       "{\"mobile\":\"13800000044\",\"nationcode\":\"86a\",\"text\":\"4821\"},"
+                       "{\"mobile\":\"+8613800000045\",\"nationcode\":\"86\",\"text\":\"4821\"},"
+                       "{\"nationcode\":\"86\",\"text\":\"4821\"},"
+                       "{\"mobile\":13800000046,\"nationcode\":\"86\",\"text\":\"4821\"}, 5]";
+    struct prov_reply r[8];
+    size_t n, skipped;
+    assert_int_equal(prov_tencent_replies(body, strlen(body), 4, r, 8, &n, &skipped), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(skipped, 6);
+    assert_string_equal(r[0].from, "+8613800000041");
+    assert_string_equal(r[0].code, "4821");
+    assert_string_equal(r[1].from, "+14155550100");
+    assert_string_equal(r[1].code, "4821");
+    assert_string_equal(r[2].from, "+8613800000042");
+    assert_string_equal(r[2].code, "");
+    assert_string_equal(r[3].code, "");
+    /* More than max. */
+    assert_int_equal(prov_tencent_replies(body, strlen(body), 4, r, 2, &n, NULL), ANX_ERANGE);
+    assert_int_equal(n, 2);
+}
+
+static void test_replies_malformed(void **state)
+{
+    (void)state;
+    struct prov_reply r[2];
+    size_t n;
+    static const char *const bad[] = {"", "not json", "{\"mobile\":\"13800000041\"", "17",
+                                      "\"4821\"", "{\"mobile\":\"13800000041\"} trailing",
+                                      "null"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        n = 5;
+        assert_int_equal(prov_tencent_replies(bad[i], strlen(bad[i]), 4, r, 2, &n, NULL),
+                         ANX_EPARSE);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(prov_tencent_replies(NULL, 0, 4, r, 2, &n, NULL), ANX_EPARSE);
+    assert_int_equal(prov_tencent_replies("{}", 2, 4, r, 2, NULL, NULL), ANX_EINVAL);
+    assert_int_equal(prov_tencent_replies("{}", 2, 4, NULL, 2, &n, NULL), ANX_EINVAL);
+    size_t skipped;
+    assert_int_equal(prov_tencent_replies("{}", 2, 4, r, 2, &n, &skipped), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(skipped, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -740,6 +814,9 @@ int main(void)
         cmocka_unit_test(test_reports_failure),
         cmocka_unit_test(test_reports_several),
         cmocka_unit_test(test_reports_malformed),
+        cmocka_unit_test(test_replies_doc_example),
+        cmocka_unit_test(test_replies_numbers_and_texts),
+        cmocka_unit_test(test_replies_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

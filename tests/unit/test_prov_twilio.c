@@ -24,7 +24,10 @@
  *   - Error bodies: the shape in Twilio's "Debugging calls to the REST API"
  *     ({"code": 21211, "message": "The 'To' number 5551234567 is not a valid
  *     phone number.", "more_info": ..., "status": 400}).
- *   - 1281930301 = Mon, 16 Aug 2010 03:45:01 GMT: Python's calendar.timegm. */
+ *   - 1281930301 = Mon, 16 Aug 2010 03:45:01 GMT: Python's calendar.timegm.
+ *   - Incoming messages: the fields of Twilio's "Twilio's request to your
+ *     incoming message Webhook URL"; the TwiML answer of "TwiML for
+ *     Programmable Messaging". */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -341,6 +344,10 @@ static void test_hook_url(void **state)
     assert_null(prov_twilio_hook_url("", "status", 1));
     assert_null(prov_twilio_hook_url("///", "status", 1));
     assert_null(prov_twilio_hook_url("http://h", NULL, 1));
+    /* The incoming-message webhook: one address for every message. */
+    u = prov_twilio_hook_url("http://anxin.example/hooks/twilio/", "mo", 0);
+    assert_string_equal(u, "http://anxin.example/hooks/twilio/mo");
+    free(u);
 }
 
 static void test_build_call(void **state)
@@ -752,6 +759,90 @@ static void test_report_invalid(void **state)
     assert_string_equal(r.detail, "x?script?");
 }
 
+/* ---- incoming messages ---------------------------------------------------- */
+
+/* An incoming SMS as Twilio posts it ("Twilio's request to your incoming
+ * message Webhook URL": MessageSid, SmsSid, AccountSid, From, To, Body,
+ * NumMedia, SmsStatus received), signed for our /mo address; the signature
+ * was computed independently with Python's hmac, hashlib and base64 over
+ * the URL and the sorted decoded fields, auth token "12345". */
+#define INBOUND_URL "https://anxin.example.org/hooks/twilio/mo"
+#define INBOUND_BODY                                                                       \
+    "AccountSid=AC0123456789abcdef0123456789abcdef&ApiVersion=2010-04-01&Body=%E7%A1%AE%E8" \
+    "%AE%A4+4821&From=%2B8613800000041&MessageSid=SM0123456789abcdef0123456789abcdef&"      \
+    "NumMedia=0&SmsSid=SM0123456789abcdef0123456789abcdef&SmsStatus=received&"              \
+    "To=%2B14155550100"
+
+static void test_inbound(void **state)
+{
+    (void)state;
+    char body[] = INBOUND_BODY;
+    struct prov_param f[16];
+    size_t n;
+    assert_int_equal(prov_twilio_parse_form(body, f, 16, &n), 0);
+    assert_true(prov_twilio_verify("12345", INBOUND_URL, f, n, "Ep4uzVK3QvvzSb/I7RQ1j7C71Qs="));
+    assert_false(prov_twilio_verify("12345", INBOUND_URL "?n=1", f, n,
+                                    "Ep4uzVK3QvvzSb/I7RQ1j7C71Qs="));
+    struct prov_reply r;
+    assert_int_equal(prov_twilio_inbound(f, n, 4, &r), 0);
+    assert_string_equal(r.from, "+8613800000041");
+    assert_string_equal(r.code, "4821");
+
+    /* No code in the text: a reply all the same. */
+    struct prov_param nocode[] = {{"MessageSid", "SM1"}, {"From", "+8613800000041"},
+                                  {"Body", "收到"}};
+    assert_int_equal(prov_twilio_inbound(nocode, 3, 4, &r), 0);
+    assert_string_equal(r.code, "");
+    /* SmsSid alone (older posts), an empty Body (a picture only). */
+    struct prov_param old_sid[] = {{"SmsSid", "SM1"}, {"From", "+8613800000041"}, {"Body", ""}};
+    assert_int_equal(prov_twilio_inbound(old_sid, 3, 4, &r), 0);
+    assert_string_equal(r.code, "");
+}
+
+static void test_inbound_refused(void **state)
+{
+    (void)state;
+    struct prov_reply r;
+    /* A status callback posted to the reply address is not a reply. */
+    struct prov_param status[] = {{"MessageSid", "SM1"}, {"MessageStatus", "delivered"},
+                                  {"From", "+14155550100"}, {"Body", "4821"}};
+    assert_int_equal(prov_twilio_inbound(status, 4, 4, &r), ANX_EINVAL);
+    struct prov_param received[] = {{"MessageSid", "SM1"}, {"MessageStatus", "received"},
+                                    {"From", "+8613800000041"}, {"Body", "4821"}};
+    assert_int_equal(prov_twilio_inbound(received, 4, 4, &r), 0);
+    /* No sid, no Body, no From, a From that is no number (a short code,
+     * an alphanumeric sender). */
+    struct prov_param no_sid[] = {{"From", "+8613800000041"}, {"Body", "4821"}};
+    assert_int_equal(prov_twilio_inbound(no_sid, 2, 4, &r), ANX_EINVAL);
+    struct prov_param no_body[] = {{"MessageSid", "SM1"}, {"From", "+8613800000041"}};
+    assert_int_equal(prov_twilio_inbound(no_body, 2, 4, &r), ANX_EINVAL);
+    struct prov_param no_from[] = {{"MessageSid", "SM1"}, {"Body", "4821"}};
+    assert_int_equal(prov_twilio_inbound(no_from, 2, 4, &r), ANX_EINVAL);
+    struct prov_param short_code[] = {{"MessageSid", "SM1"}, {"From", "10086"}, {"Body", "4821"}};
+    assert_int_equal(prov_twilio_inbound(short_code, 3, 4, &r), ANX_EINVAL);
+    struct prov_param alpha[] = {{"MessageSid", "SM1"}, {"From", "ANXIN"}, {"Body", "4821"}};
+    assert_int_equal(prov_twilio_inbound(alpha, 3, 4, &r), ANX_EINVAL);
+    assert_string_equal(r.from, "");
+    assert_int_equal(prov_twilio_inbound(NULL, 1, 4, &r), ANX_EINVAL);
+    assert_int_equal(prov_twilio_inbound(NULL, 0, 4, &r), ANX_EINVAL);
+}
+
+static void test_message_twiml(void **state)
+{
+    (void)state;
+    char *t = prov_twilio_message_twiml("已确认，谢谢！");
+    assert_string_equal(t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>"
+                           "已确认，谢谢！</Message></Response>");
+    free(t);
+    t = prov_twilio_message_twiml("<a & \"b\">\x01");
+    assert_string_equal(t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>"
+                           "&lt;a &amp; &quot;b&quot;&gt; </Message></Response>");
+    free(t);
+    t = prov_twilio_message_twiml(NULL);
+    assert_non_null(strstr(t, "<Message></Message>"));
+    free(t);
+}
+
 /* ---- form bodies --------------------------------------------------------- */
 
 static void test_form_basic(void **state)
@@ -837,6 +928,9 @@ int main(void)
         cmocka_unit_test(test_report_messages),
         cmocka_unit_test(test_report_calls),
         cmocka_unit_test(test_report_invalid),
+        cmocka_unit_test(test_inbound),
+        cmocka_unit_test(test_inbound_refused),
+        cmocka_unit_test(test_message_twiml),
         cmocka_unit_test(test_form_basic),
         cmocka_unit_test(test_form_edges),
     };
