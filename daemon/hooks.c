@@ -119,6 +119,45 @@ static void hook_json_reports(struct anxind *d, const struct httpd_request *req,
         reply(rep, 200, "application/json", PROV_TENCENT_CALLBACK_ACK);
 }
 
+/* A Twilio post, split into its fields once its X-Twilio-Signature proved
+ * it was signed for url, the address Twilio called. */
+struct twilio_post {
+    char *form;                 /* the body, split in place */
+    struct prov_param *f;       /* fields pointing into form */
+    size_t n;
+};
+
+/* Reads and checks the post; false with the refusal in rep when it may not
+ * be read. Free with twilio_post_free either way. */
+static bool twilio_post_read(struct anxind *d, const struct httpd_request *req,
+                             struct httpd_reply *rep, const char *name, const char *secret,
+                             const char *url, struct twilio_post *t)
+{
+    t->form = strndup(req->body, req->body_len);
+    t->f = calloc(HOOK_MAX_FORM, sizeof *t->f);
+    t->n = 0;
+    if (!t->form || !t->f || !url) {
+        reply(rep, 503, "application/json", "{\"error\":\"unavailable\"}\n");
+        return false;
+    }
+    if (prov_twilio_parse_form(t->form, t->f, HOOK_MAX_FORM, &t->n) != 0) {
+        refuse(d, rep, 400, name, "the body is not a form post");
+        return false;
+    }
+    if (!prov_twilio_verify(secret, url, t->f, t->n, httpd_header(req, "X-Twilio-Signature"))) {
+        refuse(d, rep, 403, name, "X-Twilio-Signature does not match (check callback = the "
+                                  "address Twilio calls)");
+        return false;
+    }
+    return true;
+}
+
+static void twilio_post_free(struct twilio_post *t)
+{
+    free(t->f);
+    free(t->form);
+}
+
 static void hook_twilio(struct anxind *d, const struct httpd_request *req,
                         struct httpd_reply *rep, const char *name, const struct cfg_provider *p,
                         const char *secret, bool gather)
@@ -130,27 +169,14 @@ static void hook_twilio(struct anxind *d, const struct httpd_request *req,
         refuse(d, rep, 400, name, "expected ?n=<notification id> as set in the callback");
         return;
     }
-    char *form = strndup(req->body, req->body_len);
-    struct prov_param *f = calloc(HOOK_MAX_FORM, sizeof *f);
     /* Twilio signs the address it called: the one the request was built
      * with, from callback. */
     char *url = prov_twilio_hook_url(p->callback, gather ? "gather" : "status", id);
-    size_t nf = 0;
-    if (!form || !f || !url) {
-        reply(rep, 503, "application/json", "{\"error\":\"unavailable\"}\n");
+    struct twilio_post t;
+    if (!twilio_post_read(d, req, rep, name, secret, url, &t))
         goto out;
-    }
-    if (prov_twilio_parse_form(form, f, HOOK_MAX_FORM, &nf) != 0) {
-        refuse(d, rep, 400, name, "the body is not a form post");
-        goto out;
-    }
-    if (!prov_twilio_verify(secret, url, f, nf, httpd_header(req, "X-Twilio-Signature"))) {
-        refuse(d, rep, 403, name, "X-Twilio-Signature does not match (check callback = the "
-                                  "address Twilio calls)");
-        goto out;
-    }
     struct prov_report r;
-    if (prov_twilio_report(f, nf, id, &r) != 0) {
+    if (prov_twilio_report(t.f, t.n, id, &r) != 0) {
         refuse(d, rep, 400, name, "no MessageStatus, CallStatus or Digits in the post");
         goto out;
     }
@@ -166,9 +192,8 @@ static void hook_twilio(struct anxind *d, const struct httpd_request *req,
     else
         reply(rep, 200, "text/xml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>");
 out:
+    twilio_post_free(&t);
     free(url);
-    free(f);
-    free(form);
 }
 
 /* ---- SMS replies ----------------------------------------------------------
@@ -346,9 +371,9 @@ static void hook_replies(struct anxind *d, const struct httpd_request *req,
                          const char *secret)
 {
     struct prov_reply *r = calloc(HOOK_MAX_REPLIES, sizeof *r);
-    char *form = NULL, *url = NULL;
-    struct prov_param *f = NULL;
-    size_t n = 0, nf = 0, skipped = 0;
+    char *url = NULL;
+    struct twilio_post t = {0};
+    size_t n = 0, skipped = 0;
     int rc;
     if (!r)
         goto nomem;
@@ -394,26 +419,15 @@ static void hook_replies(struct anxind *d, const struct httpd_request *req,
     case CFG_PROVIDER_TWILIO:
         /* Twilio signs the address entered for our number in its console:
          * callback + "/mo", no query. */
-        form = strndup(req->body, req->body_len);
-        f = calloc(HOOK_MAX_FORM, sizeof *f);
         url = prov_twilio_hook_url(p->callback, "mo", 0);
-        if (!form || !f)
-            goto nomem;
-        if (!url) {
+        if (!url && !(p->callback && *p->callback)) {
             refuse(d, rep, 404, name, "set callback for this provider: Twilio signs the "
                                       "address it calls");
             goto out;
         }
-        if (prov_twilio_parse_form(form, f, HOOK_MAX_FORM, &nf) != 0) {
-            refuse(d, rep, 400, name, "the body is not a form post");
+        if (!twilio_post_read(d, req, rep, name, secret, url, &t))
             goto out;
-        }
-        if (!prov_twilio_verify(secret, url, f, nf, httpd_header(req, "X-Twilio-Signature"))) {
-            refuse(d, rep, 403, name, "X-Twilio-Signature does not match (check callback = the "
-                                      "address Twilio calls, without /mo)");
-            goto out;
-        }
-        if (prov_twilio_inbound(f, nf, ALERT_ACK_CODE_LEN, &r[0]) != 0) {
+        if (prov_twilio_inbound(t.f, t.n, ALERT_ACK_CODE_LEN, &r[0]) != 0) {
             refuse(d, rep, 400, name, "not an incoming message with a sender number");
             goto out;
         }
@@ -430,9 +444,8 @@ static void hook_replies(struct anxind *d, const struct httpd_request *req,
 nomem:
     reply(rep, 503, "application/json", "{\"error\":\"unavailable\"}\n");
 out:
+    twilio_post_free(&t);
     free(url);
-    free(f);
-    free(form);
     free(r);
 }
 

@@ -566,17 +566,27 @@ static bool voice_report(const cJSON *o, struct prov_report *r)
     return true;
 }
 
+/* A push body: a JSON array of items, or one object alone; NULL for
+ * anything else (free with cJSON_Delete). */
+static cJSON *parse_push(const char *body, size_t len)
+{
+    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
 int prov_aliyun_reports(const char *body, size_t len, struct prov_report *out, size_t max,
                         size_t *n)
 {
     if (!n || (!body && len) || (!out && max))
         return ANX_EINVAL;
     *n = 0;
-    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
+    cJSON *j = parse_push(body, len);
+    if (!j)
         return ANX_EPARSE;
-    }
     /* One object alone is taken as a one-item push. */
     const cJSON *first = cJSON_IsArray(j) ? j->child : j;
     int rc = 0;
@@ -605,39 +615,27 @@ int prov_aliyun_reports(const char *body, size_t len, struct prov_report *out, s
     return rc;
 }
 
+/* One SmsUp item: the sender and the text. */
+static bool take_smsup(const cJSON *it, size_t code_digits, struct prov_reply *r)
+{
+    char t1[32], t2[32];
+    /* A number written as a JSON number would lose nothing (11 digits), so
+     * field_text takes either. */
+    return cJSON_IsObject(it) &&
+           prov_reply_fill(field_text(it, "phone_number", t1, sizeof t1),
+                           field_text(it, "content", t2, sizeof t2), code_digits, r) == 0;
+}
+
 int prov_aliyun_replies(const char *body, size_t len, size_t code_digits,
                         struct prov_reply *out, size_t max, size_t *n, size_t *skipped)
 {
     if (!n || (!body && len) || (!out && max))
         return ANX_EINVAL;
     *n = 0;
-    if (skipped)
-        *skipped = 0;
-    cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
+    cJSON *j = parse_push(body, len);
+    if (!j)
         return ANX_EPARSE;
-    }
-    const cJSON *first = cJSON_IsArray(j) ? j->child : j;
-    int rc = 0;
-    for (const cJSON *it = first; it; it = cJSON_IsArray(j) ? it->next : NULL) {
-        char t1[32], t2[32];
-        struct prov_reply r;
-        /* A number written as a JSON number would lose nothing (11 digits),
-         * so field_text takes either. */
-        if (!cJSON_IsObject(it) ||
-            prov_reply_fill(field_text(it, "phone_number", t1, sizeof t1),
-                            field_text(it, "content", t2, sizeof t2), code_digits, &r) != 0) {
-            if (skipped)
-                (*skipped)++;
-            continue;
-        }
-        if (*n == max) {
-            rc = ANX_ERANGE;
-            break;
-        }
-        out[(*n)++] = r;
-    }
+    int rc = prov_collect_replies(j, take_smsup, code_digits, out, max, n, skipped);
     cJSON_Delete(j);
     return rc;
 }

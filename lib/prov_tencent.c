@@ -430,17 +430,27 @@ static bool take_report(const cJSON *item, struct prov_report *r)
     return true;
 }
 
+/* A callback body: a JSON array of entries, or one object alone; NULL for
+ * anything else (free with cJSON_Delete). */
+static cJSON *parse_push(const char *body, size_t len)
+{
+    cJSON *root = parse_json(body, len);
+    if (!cJSON_IsArray(root) && !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
 int prov_tencent_reports(const char *body, size_t len, struct prov_report *out, size_t max,
                          size_t *n)
 {
     if (!n || (max > 0 && !out))
         return ANX_EINVAL;
     *n = 0;
-    cJSON *root = parse_json(body, len);
-    if (!cJSON_IsArray(root) && !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+    cJSON *root = parse_push(body, len);
+    if (!root)
         return ANX_EPARSE;
-    }
     int rc = 0;
     struct prov_report r;
     if (cJSON_IsObject(root)) {
@@ -497,28 +507,10 @@ int prov_tencent_replies(const char *body, size_t len, size_t code_digits,
     if (!n || (max > 0 && !out))
         return ANX_EINVAL;
     *n = 0;
-    if (skipped)
-        *skipped = 0;
-    cJSON *root = parse_json(body, len);
-    if (!cJSON_IsArray(root) && !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+    cJSON *root = parse_push(body, len);
+    if (!root)
         return ANX_EPARSE;
-    }
-    int rc = 0;
-    const cJSON *first = cJSON_IsArray(root) ? root->child : root;
-    for (const cJSON *it = first; it; it = cJSON_IsArray(root) ? it->next : NULL) {
-        struct prov_reply r;
-        if (!take_reply(it, code_digits, &r)) {
-            if (skipped)
-                (*skipped)++;
-            continue;
-        }
-        if (*n == max) {
-            rc = ANX_ERANGE;
-            break;
-        }
-        out[(*n)++] = r;
-    }
+    int rc = prov_collect_replies(root, take_reply, code_digits, out, max, n, skipped);
     cJSON_Delete(root);
     return rc;
 }

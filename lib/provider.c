@@ -1,6 +1,7 @@
 /* provider.c - shared parts of the provider modules (see provider.h). */
 #include "provider.h"
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -168,6 +169,27 @@ int prov_reply_fill(const char *from, const char *text, size_t code_digits,
     }
     if (prov_reply_code(text, code_digits, r->code) != 0)
         r->code[0] = '\0';
+    return 0;
+}
+
+int prov_collect_replies(const struct cJSON *root, prov_reply_take take, size_t code_digits,
+                         struct prov_reply *out, size_t max, size_t *n, size_t *skipped)
+{
+    *n = 0;
+    if (skipped)
+        *skipped = 0;
+    const cJSON *first = cJSON_IsArray(root) ? root->child : root;
+    for (const cJSON *it = first; it; it = cJSON_IsArray(root) ? it->next : NULL) {
+        struct prov_reply r;
+        if (!take(it, code_digits, &r)) {
+            if (skipped)
+                (*skipped)++;
+            continue;
+        }
+        if (*n == max)
+            return ANX_ERANGE;
+        out[(*n)++] = r;
+    }
     return 0;
 }
 

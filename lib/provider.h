@@ -7,6 +7,7 @@
 #ifndef ANXIN_PROVIDER_H
 #define ANXIN_PROVIDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,6 +99,18 @@ struct prov_reply {
  * error: code is "" and the person is asked for it. */
 int prov_reply_fill(const char *from, const char *text, size_t code_digits,
                     struct prov_reply *r);
+
+/* The replies of a JSON push (Aliyun's SmsUp, Tencent's reply callback):
+ * root is an array of items, or one item alone. take reads one item into
+ * a reply and says false for one that is not a usable reply, which is
+ * skipped and counted in *skipped (may be NULL). Fills out[0..*n); returns
+ * 0, or ANX_ERANGE when there were more than max (the first max are in
+ * out). */
+struct cJSON;
+typedef bool (*prov_reply_take)(const struct cJSON *item, size_t code_digits,
+                                struct prov_reply *r);
+int prov_collect_replies(const struct cJSON *root, prov_reply_take take, size_t code_digits,
+                         struct prov_reply *out, size_t max, size_t *n, size_t *skipped);
 
 /* What came of a reply, as anxin_phone_reply (sql/006_replies.sql) says. */
 enum prov_reply_outcome {

@@ -5,6 +5,11 @@
 -- (audit_log, 005), so an operator sees it even where the provider cannot
 -- carry our answer back (Aliyun, Tencent).
 
+-- A reply is matched by the number it came from and the code it carries:
+-- without these, every reply would read the whole history of notifications.
+CREATE INDEX notifications_to_number ON notifications (to_number, alert_id);
+CREATE INDEX alerts_live_ack_code ON alerts (ack_code) WHERE state IN ('open', 'acknowledged');
+
 -- One SMS reply. doc: {"from": the sender, E.164; "masked": the same
 -- masked by the daemon (138****0011), the only form written here; "code":
 -- the code in the text, absent or "" when it had none; "provider": the

@@ -189,6 +189,19 @@ class NotificationsDoc(unittest.TestCase):
         self.assertIn("report address: https://anxin.example.org/hooks/aliyun/report?key=%s"
                       % key, r.stdout)
         self.assertIn("tencent (tencent): (no channel uses it)", r.stdout)
+        # Where SMS replies go, as "Acknowledging from the phone" shows it.
+        with open(NOTIFY_DOC, encoding="utf-8") as f:
+            doc = f.read()
+        replies = [line for line in r.stdout.splitlines() if "SMS replies:" in line]
+        self.assertEqual(len(replies), 4)       # kannel, aliyun, tencent, twilio
+        self.assertIn(replies[0], doc)
+        self.assertIn(replies[1], doc)
+        self.assertIn("https://anxin.example.org/hooks/tencent/mo?key=%s"
+                      % hmac.new(b"t-secret", b"report", hashlib.sha256).hexdigest()[:16],
+                      replies[2])
+        self.assertIn("https://anxin.example.org/hooks/twilio/mo as", replies[3])
+        get_url = re.search(r'get-url = ("[^"]+")', replies[0]).group(1)
+        self.assertIn("get-url = %s\n" % get_url, doc)
         self.assertNotIn("a-secret", r.stdout)
         self.assertNotIn("sendpw", r.stdout)
         # A secret that cannot be read is named, and fails the command.

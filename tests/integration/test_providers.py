@@ -83,6 +83,34 @@ def kannel_messages(run):
     return out
 
 
+def kannel_daemon(db, env, rules=None):
+    """Starts Kannel (bearerbox, smsbox, fakesmsc) and returns an anxind,
+    not yet started, that sends its SMS through it, with the providers
+    section it was given; replies typed into fakesmsc reach the daemon's
+    /hooks/kannel/mo through Kannel's sms-service."""
+    # Another program may take one of the four ports between the choice
+    # and the start: choose again.
+    for attempt in range(3):
+        kport = free_port_block(4)
+        providers = (
+            '[provider "kannel"]\ntype = kannel\n'
+            'url = http://127.0.0.1:%d/cgi-bin/sendsms\naccount = anxin\n'
+            'token_env = ANXIN_KANNEL_PASSWORD\nfrom = 10655\n'
+            'callback = http://127.0.0.1:{http}/hooks/kannel\n'
+            'timeout = 5s\nbackoff = 200ms\n'
+            '[channel "sms"]\nproviders = kannel\n' % (kport + 3))
+        d = h.Daemon(db, providers=providers, env=env, rules=rules)
+        # The get-url `anxinctl providers` tells operators to set.
+        mo = ("http://127.0.0.1:%d/hooks/kannel/mo?key=%s&from=%%p&text=%%a"
+              % (d.http_port, report_key(KANNEL_PASSWORD)))
+        try:
+            h.services("kannel-start", kport, mo)
+            return d, providers
+        except AssertionError:
+            if attempt == 2:
+                raise
+
+
 class Kannel(unittest.TestCase):
     """SMS through a real Kannel; delivery reports through its dlr-url."""
 
@@ -91,27 +119,7 @@ class Kannel(unittest.TestCase):
         cls.db = h.fresh_db("kannel")
         h.import_registry(cls.db, h.sample_registry(4))
         cls.env = {"ANXIN_KANNEL_PASSWORD": KANNEL_PASSWORD}
-        # Another program may take one of the four ports between the choice
-        # and the start: choose again.
-        for attempt in range(3):
-            cls.kport = free_port_block(4)
-            cls.providers = (
-                '[provider "kannel"]\ntype = kannel\n'
-                'url = http://127.0.0.1:%d/cgi-bin/sendsms\naccount = anxin\n'
-                'token_env = ANXIN_KANNEL_PASSWORD\nfrom = 10655\n'
-                'callback = http://127.0.0.1:{http}/hooks/kannel\n'
-                'timeout = 5s\nbackoff = 200ms\n'
-                '[channel "sms"]\nproviders = kannel\n' % (cls.kport + 3))
-            cls.d = h.Daemon(cls.db, providers=cls.providers, env=cls.env)
-            # Replies from phones come to the hook through Kannel's sms-service.
-            mo = ("http://127.0.0.1:%d/hooks/kannel/mo?key=%s&from=%%p&text=%%a"
-                  % (cls.d.http_port, report_key(KANNEL_PASSWORD)))
-            try:
-                h.services("kannel-start", cls.kport, mo)
-                break
-            except AssertionError:
-                if attempt == 2:
-                    raise
+        cls.d, cls.providers = kannel_daemon(cls.db, cls.env)
         cls.d.start()
         cls.pub = h.publisher()
 

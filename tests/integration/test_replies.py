@@ -19,8 +19,7 @@ import harness as h
 from fake_aliyun import FakeAliyun, beijing_time, post_report
 from fake_tencent import FakeTencent
 from fake_twilio import FakeTwilio, post, signed_request
-from test_providers import (KANNEL_PASSWORD, events, free_port_block, kannel_messages,
-                            report_key)
+from test_providers import KANNEL_PASSWORD, events, kannel_daemon, kannel_messages, report_key
 
 # The first step at once, the second soon: an acknowledgement must stop it.
 RULES = """
@@ -86,27 +85,7 @@ class KannelReplies(unittest.TestCase):
         cls.db = h.fresh_db("replies")
         h.import_registry(cls.db, h.sample_registry(9))
         cls.env = {"ANXIN_KANNEL_PASSWORD": KANNEL_PASSWORD}
-        cls.d = None
-        for attempt in range(3):
-            kport = free_port_block(4)
-            providers = (
-                '[provider "kannel"]\ntype = kannel\n'
-                'url = http://127.0.0.1:%d/cgi-bin/sendsms\naccount = anxin\n'
-                'token_env = ANXIN_KANNEL_PASSWORD\nfrom = 10655\n'
-                'callback = http://127.0.0.1:{http}/hooks/kannel\n'
-                'timeout = 5s\nbackoff = 200ms\n'
-                '[channel "sms"]\nproviders = kannel\n' % (kport + 3))
-            cls.d = h.Daemon(cls.db, providers=providers, env=cls.env,
-                             rules=rules_dir("kannel"))
-            # What `anxinctl providers` tells operators to put in get-url.
-            mo = ("http://127.0.0.1:%d/hooks/kannel/mo?key=%s&from=%%p&text=%%a"
-                  % (cls.d.http_port, report_key(KANNEL_PASSWORD)))
-            try:
-                h.services("kannel-start", kport, mo)
-                break
-            except AssertionError:
-                if attempt == 2:
-                    raise
+        cls.d, _ = kannel_daemon(cls.db, cls.env, rules=rules_dir("kannel"))
         cls.d.start()
         cls.pub = h.publisher()
 
