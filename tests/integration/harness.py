@@ -106,6 +106,9 @@ class Capture:
         self.requests = []
         self.plan = []
         self.default_status = 200
+        self.default_delay = 0
+        self.open = 0           # requests being answered now
+        self.max_open = 0
         self.lock = threading.Lock()
         cap = self
 
@@ -119,7 +122,10 @@ class Capture:
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
                 with cap.lock:
-                    status, delay = cap.plan.pop(0) if cap.plan else (cap.default_status, 0)
+                    status, delay = (cap.plan.pop(0) if cap.plan
+                                     else (cap.default_status, cap.default_delay))
+                    cap.open += 1
+                    cap.max_open = max(cap.max_open, cap.open)
                     rec = {"path": self.path, "headers": dict(self.headers),
                            "body": body, "status": status, "time": time.time()}
                     try:
@@ -129,6 +135,8 @@ class Capture:
                     cap.requests.append(rec)
                 if delay:
                     time.sleep(delay)
+                with cap.lock:
+                    cap.open -= 1
                 out = b'{"ok":true}' if status < 300 else b'{"error":"planned"}'
                 try:
                     self.send_response(status)
@@ -141,7 +149,10 @@ class Capture:
                 except OSError:
                     pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 256    # bursts connect many at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         # A killed anxind resets its connections; that is expected here.
         self.server.handle_error = lambda request, address: None
