@@ -31,6 +31,14 @@ struct cfg *ctl_load_config(const char *path, struct cfg_diags *diags, FILE *err
  * to stderr and returns NULL on failure. Caller frees with PQfinish. */
 PGconn *ctl_connect(const struct ctl_opts *o);
 
+/* "cli:<login>" (SUDO_USER first): who acted, for timelines and the audit. */
+void ctl_actor(char *out, size_t len);
+
+/* Appends to the audit trail as ctl_actor; a failure is a warning on
+ * stderr (the change itself is already made). */
+void ctl_audit(PGconn *db, const char *action, const char *target, const char *outcome,
+               const char *detail_json);
+
 int ctl_cmd_migrate(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_import(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_check(const struct ctl_opts *o, int argc, char **argv);

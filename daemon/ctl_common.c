@@ -1,8 +1,10 @@
 /* ctl_common.c - what every anxinctl command shares: reading the
  * configuration and reaching the database. */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "fileio.h"
@@ -67,4 +69,28 @@ PGconn *ctl_connect(const struct ctl_opts *o)
     /* Quiet NOTICEs (e.g. "relation already exists, skipping"). */
     PQclear(PQexec(db, "SET client_min_messages = warning"));
     return db;
+}
+
+void ctl_actor(char *out, size_t len)
+{
+    const char *u = getenv("SUDO_USER");
+    if (!u || !*u) {
+        struct passwd *pw = getpwuid(getuid());
+        u = pw ? pw->pw_name : "unknown";
+    }
+    snprintf(out, len, "cli:%s", u);
+}
+
+void ctl_audit(PGconn *db, const char *action, const char *target, const char *outcome,
+               const char *detail_json)
+{
+    char who[64];
+    ctl_actor(who, sizeof who);
+    const char *params[5] = {who, action, target, outcome, detail_json};
+    PGresult *r = PQexecParams(db, "SELECT anxin_audit($1, $2, $3, $4, $5::jsonb)", 5, NULL,
+                               params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "anxinctl: warning: the audit entry for %s was not written: %s",
+                action, PQresultErrorMessage(r));
+    PQclear(r);
 }

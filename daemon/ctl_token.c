@@ -262,6 +262,10 @@ static int cmd_create(const struct ctl_opts *o, int argc, char **argv)
         return 1;
     }
     const char *exp = PQgetvalue(r, 0, 0);
+    char tgt[80], detail[64];
+    snprintf(tgt, sizeof tgt, "token:%s", name);
+    snprintf(detail, sizeof detail, "{\"role\": \"%s\"}", role);
+    ctl_audit(db, "token.create", tgt, "ok", detail);
     fprintf(stderr, "anxinctl: token \"%s\" (%s%s%s%s) created; copy it now, it cannot be "
                     "shown again\n", name, role, *exp ? ", expires " : "", exp,
             *exp ? " UTC+8" : "");
@@ -359,6 +363,11 @@ static int cmd_revoke(const struct ctl_opts *o, int argc, char **argv)
         return 1;
     }
     bool now = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (now) {
+        char tgt[80];
+        snprintf(tgt, sizeof tgt, "token:%s", name);
+        ctl_audit(db, "token.revoke", tgt, "ok", NULL);
+    }
     if (!o->quiet)
         printf(now ? "token \"%s\" revoked at %s UTC+8\n"
                    : "token \"%s\" was already revoked at %s UTC+8\n",

@@ -781,6 +781,11 @@ const char *notifier_secret(const struct notifier *nf, int i)
     return i >= 0 && i < CFG_MAX_PROVIDERS ? nf->secrets.token[i] : NULL;
 }
 
+int notifier_provider_up(const struct notifier *nf, int i, int64_t now_ms)
+{
+    return i < 0 || i >= CFG_MAX_PROVIDERS || nf->breakers[i].open_until <= now_ms;
+}
+
 size_t notifier_pending(const struct notifier *nf)
 {
     return nf->n_jobs;

@@ -174,7 +174,7 @@ class Daemon:
 
     def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
                  provider_extra="", rules=None, journal_keep=None, providers=None,
-                 templates=None, http_port=None):
+                 templates=None, http_port=None, http_extra="", console_dir=None):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
@@ -212,6 +212,8 @@ reconnect_max = 2s
 conninfo = host=127.0.0.1 port=%(pg)d user=postgres dbname=%(db)s
 [http]
 listen = 127.0.0.1:%(http)d
+console_dir = %(console_dir)s
+%(http_extra)s
 [journal]
 dir = %(dir)s/journal
 %(keep)s
@@ -225,7 +227,8 @@ rules = %(rules)s
        "rules": rules or os.path.join(ROOT, "conf", "rules.d"),
        "keep": "keep = %s" % journal_keep if journal_keep else "",
        "templates": "templates = %s" % templates if templates else "",
-       "extra": extra})
+       "extra": extra, "http_extra": http_extra,
+       "console_dir": console_dir or os.path.join(ROOT, "console")})
 
     def topic(self, device):
         return "%s/v1/%s/telemetry" % (self.prefix, device)
