@@ -57,7 +57,8 @@ const DETAIL = {
   note: '备注', outcome: '结果', contact: '联系人', to: '号码', role: '身份', step: '步骤',
   target: '对象', digits: '按键', reason: '原因', rule: '规则', device: '设备', event: '事件',
   error: '错误', detail: '说明', severity: '级别', why: '原因', value: '数值',
-  acked_by: '确认人', after_ms: '间隔', attempt: '尝试', provider: '服务商',
+  acked_by: '确认人', after_ms: '间隔', attempt: '尝试', provider: '服务商', chain: '通知链',
+  http_status: 'HTTP状态', channel: '方式', digits_ok: '按键', next_step: '下一步',
 };
 const DURATIONS = [['30m', '30 分钟'], ['2h', '2 小时'], ['1d', '1 天'], ['7d', '7 天']];
 const LIVE = new Set(['open', 'acknowledged']);
@@ -347,7 +348,9 @@ function notifiedChips(notified) {
 }
 
 function stepText(a) {
-  return a.step_reached == null || a.step_reached < 0 ? '—' : '第' + (a.step_reached + 1) + '级';
+  // step_reached counts the chain's lines that have fired (from 0), not
+  // minutes: a chain with two lines "at 0s" is at 第2步 from the start.
+  return a.step_reached == null || a.step_reached < 0 ? '—' : '第' + (a.step_reached + 1) + '步';
 }
 
 function renderList() {
@@ -366,7 +369,7 @@ function renderList() {
       el('span', { className: 'elder' }, el('strong', {}, a.elder_name || a.elder || ''),
         el('span', { className: 'place' }, [a.village, a.township].filter(Boolean).join(' · '))),
       el('span', { className: 'rule' }, ruleTitle(a)),
-      el('span', { className: 'step', title: '升级步骤' }, stepText(a)),
+      el('span', { className: 'step', title: '通知链进行到的步骤' }, stepText(a)),
       el('span', { className: 'state' }, word(STATE, a.state)),
       el('span', { className: 'notified' }, notifiedChips(a.notified)));
     return el('li', {
@@ -391,6 +394,7 @@ function route() {
     const cur = id && document.querySelector('#alerts li[data-id="' + id + '"] a');
     if (cur) cur.setAttribute('aria-current', 'true');
     buildDetail();
+    if (id) loadSilences();   // a silenced elder shows it without opening 静音
   }
   if (id) loadDetail(true);
 }
@@ -502,7 +506,7 @@ function renderDetail() {
       el('span', { className: 'sev' }, word(SEVERITY, a.severity)),
       el('span', { className: 'state', id: 'd-state', dataset: { state: a.state } }, word(STATE, a.state)),
       el('span', {}, over ? '历时 ' : '已持续 ', sinceSpan(a.opened, over, 'since')),
-      el('span', {}, '升级 ', stepText(a)),
+      el('span', {}, '通知 ', stepText(a)),
       el('span', { className: 'muted' }, '#' + a.id)),
     el('dl', { className: 'facts' }, facts.map(([k, v]) => [el('dt', {}, k), el('dd', {}, String(v))])));
 
@@ -624,7 +628,7 @@ function detailText(kind, d) {
     else if (k === 'role') val = word(CONTACT_ROLE, v);
     else if (k === 'rule') val = word(RULE, v);
     else if (k === 'after_ms') val = duration(Number(v));
-    else if (k === 'step' && typeof v === 'number') val = '第' + (v + 1) + '级';
+    else if (k === 'step' && typeof v === 'number') val = '第' + (v + 1) + '步';
     parts.push((DETAIL[k] || k) + '：' + val);
   }
   return parts.join('，');
@@ -724,7 +728,7 @@ function renderSilences() {
   const mine = st.silences.filter((s) => s.scope === 'elder' && s.target === elder);
   if (mine.length && !$('#silence').open) $('#silence').open = true;
   replaceKeepFocus(box, mine.length ? el('ul', { className: 'silences' }, mine.map((s) => el('li', {},
-    '静音中' + (s.until ? '，至 ' + fmtTime(s.until) : '') + (s.reason ? '：' + s.reason : '') + ' ',
+    '静音中' + (s.ends ? '，至 ' + fmtTime(s.ends) : '') + (s.reason ? '：' + s.reason : '') + ' ',
     el('button', {
       type: 'button', className: 'quiet', dataset: { key: 'unsilence-' + s.id },
       onclick: () => unsilence(s.id),
