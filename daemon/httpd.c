@@ -36,6 +36,7 @@ struct httpd {
     bool tls;
     char *cert_pem, *key_pem;   /* MHD keeps pointers to these */
     struct httpd_stream *streams;   /* live streams, for httpd_close */
+    struct httpd_upload *deferred;  /* suspended, waiting for httpd_complete */
 };
 
 struct httpd_stream {
@@ -62,6 +63,7 @@ struct httpd_upload {
     bool deferred;              /* suspended, waiting for httpd_complete */
     bool reply_ready;
     struct httpd_reply reply;
+    struct httpd_upload *dprev, *dnext;     /* in d->deferred while deferred */
 };
 
 struct httpd_pending {
@@ -324,6 +326,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (up->deferred) {
         free(rep.body);
+        free(rep.cookie);
+        up->dnext = d->deferred;
+        if (d->deferred)
+            d->deferred->dprev = up;
+        d->deferred = up;
         MHD_suspend_connection(c);
         return MHD_YES;
     }
@@ -337,9 +344,21 @@ struct httpd_pending *httpd_defer(const struct httpd_request *req)
     return (struct httpd_pending *)up;
 }
 
+static void undefer(struct httpd_upload *up)
+{
+    if (up->dprev)
+        up->dprev->dnext = up->dnext;
+    else
+        up->d->deferred = up->dnext;
+    if (up->dnext)
+        up->dnext->dprev = up->dprev;
+    up->dprev = up->dnext = NULL;
+}
+
 void httpd_complete(struct httpd_pending *p, struct httpd_reply *rep)
 {
     struct httpd_upload *up = &p->up;
+    undefer(up);
     up->reply = *rep;
     up->reply_ready = true;
     MHD_resume_connection(up->conn);
@@ -513,6 +532,18 @@ void httpd_close(struct httpd *d)
             s->suspended = false;
             MHD_resume_connection(s->conn);
         }
+    }
+    /* Requests still waiting for the database get 503 now. Their owners'
+     * httpd_complete must not come after this (see httpd.h). */
+    while (d->deferred) {
+        struct httpd_upload *up = d->deferred;
+        undefer(up);
+        up->reply = (struct httpd_reply){
+            .status = 503,
+            .body = strdup("{\"error\":\"unavailable\",\"detail\":\"anxind is stopping\"}\n"),
+        };
+        up->reply_ready = true;
+        MHD_resume_connection(up->conn);
     }
     MHD_run(d->mhd);
     uv_poll_stop(&d->poll);

@@ -39,7 +39,8 @@ typedef void (*httpd_handler)(void *arg, const struct httpd_request *req, struct
 
 /* A reply that comes later (a database query): the handler calls
  * httpd_defer and leaves rep empty; the connection waits, suspended, until
- * httpd_complete hands over the reply (on the loop, exactly once). */
+ * httpd_complete hands over the reply (on the loop, exactly once, and never
+ * after httpd_close, which answers what still waits with 503). */
 struct httpd_pending;
 struct httpd_pending *httpd_defer(const struct httpd_request *req);
 void httpd_complete(struct httpd_pending *p, struct httpd_reply *rep);
