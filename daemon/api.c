@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "anxind.h"
+#include "kpi.h"
 
 struct text {
     char *p;
@@ -113,6 +114,7 @@ static void render_metrics(struct anxind *d, struct text *t)
            d->pg && pgc_connected(d->pg));
     metric(t, "anxin_journal_checkpoint", "gauge",
            "Newest journal record whose effects are committed.", d->saved_checkpoint);
+    tprintf(t, "%s", kpi_metrics(d->kpi));
 }
 
 static char *json_error(const char *error, const char *detail)

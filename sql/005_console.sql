@@ -1,0 +1,4 @@
+-- 005_console.sql - a placeholder that keeps the migrations numbered without
+-- a gap on this branch: the console migration (audit trail, event NOTIFY) is
+-- being written on main under this very name. When the branches meet, main's
+-- file replaces this one; it must never ship as it is.
