@@ -37,7 +37,8 @@ struct cfg *ctl_config_quiet(const struct ctl_opts *o);
  * printf widths would misalign a table of Chinese names. */
 int ctl_text_width(const char *s);
 
-/* Prints s left-aligned in `width` terminal columns, and a space. */
+/* Prints s left-aligned in `width` terminal columns and the gap to the
+ * next; width 0 for a last column, which is not padded. */
 void ctl_put_col(const char *s, int width);
 
 /* Prints one CSV field, quoted as RFC 4180 asks when it needs to be,

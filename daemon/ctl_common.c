@@ -61,6 +61,8 @@ int ctl_text_width(const char *s)
 void ctl_put_col(const char *s, int width)
 {
     fputs(s, stdout);
+    if (width == 0)
+        return;
     for (int cols = ctl_text_width(s); cols < width; cols++)
         putchar(' ');
     putchar(' ');

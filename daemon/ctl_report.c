@@ -133,10 +133,8 @@ static void print_text(const struct period *p, const struct report_row *rows, si
             const char *s = i == 0 ? head[c] : cells[i - 1][c];
             if (right[c])
                 printf("%*s ", width[c], s);
-            else if (c == COLS - 1)
-                fputs(s, stdout);
             else
-                ctl_put_col(s, width[c]);
+                ctl_put_col(s, c == COLS - 1 ? 0 : width[c]);
             if (c < COLS - 1)
                 putchar(' ');
         }

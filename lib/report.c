@@ -255,11 +255,37 @@ static const struct {
      "resolved (median and 95th percentile)."},
 };
 
+/* The label of limit k: seconds="60". */
+static void seconds_label(int k, char out[32])
+{
+    snprintf(out, 32, "seconds=\"%d\"", report_limit_s[k]);
+}
+
+enum limit_value { LIMIT_NEEDED, LIMIT_WITHIN, LIMIT_SHARE };
+
+/* One family with a series per row and limit; a share of nothing is left out. */
+static void limit_family(struct sbuf *b, const char *name, const char *help,
+                         const struct report_row *rows, size_t n, enum limit_value what)
+{
+    family(b, name, help);
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < REPORT_N_LIMITS; k++) {
+            const struct report_row *r = &rows[i];
+            if (what == LIMIT_SHARE && r->needed[k] == 0)
+                continue;
+            double v = what == LIMIT_NEEDED ? (double)r->needed[k]
+                       : what == LIMIT_WITHIN ? (double)r->within[k] : report_share(r, k);
+            char label[32];
+            seconds_label(k, label);
+            sample(b, name, r, label, v);
+        }
+    }
+}
+
 void report_prometheus(struct sbuf *b, const struct report_row *rows, size_t n,
                        int64_t refreshed_ms)
 {
     static const char *const quantile[2] = {"quantile=\"0.5\"", "quantile=\"0.95\""};
-    static const char *const seconds[REPORT_N_LIMITS] = {"seconds=\"60\"", "seconds=\"180\""};
 
     family(b, "anxin_kpi_alerts", "Alerts opened this month (local time) that paged someone; "
                                   "the series without a township is the county's total.");
@@ -281,32 +307,23 @@ void report_prometheus(struct sbuf *b, const struct report_row *rows, size_t n,
                 if (!isnan(rows[i].times[t][q]))
                     sample(b, time_family[t].name, &rows[i], quantile[q], rows[i].times[t][q]);
     }
-    family(b, "anxin_kpi_ack_needed_alerts",
-           "This month's alerts that needed an answer within the limit (never acknowledged "
-           "ones count; cleared before the limit and silenced ones do not).");
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < REPORT_N_LIMITS; k++)
-            sample(b, "anxin_kpi_ack_needed_alerts", &rows[i], seconds[k],
-                   (double)rows[i].needed[k]);
-    family(b, "anxin_kpi_ack_within_alerts",
-           "Of those, the alerts acknowledged within the limit.");
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < REPORT_N_LIMITS; k++)
-            sample(b, "anxin_kpi_ack_within_alerts", &rows[i], seconds[k],
-                   (double)rows[i].within[k]);
-    family(b, "anxin_kpi_ack_within_ratio",
-           "Share of this month's alerts acknowledged within the limit (audit targets in "
-           "anxin_kpi_ack_target_ratio).");
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < REPORT_N_LIMITS; k++)
-            if (rows[i].needed[k] > 0)
-                sample(b, "anxin_kpi_ack_within_ratio", &rows[i], seconds[k],
-                       report_share(&rows[i], k));
+    limit_family(b, "anxin_kpi_ack_needed_alerts",
+                 "This month's alerts that needed an answer within the limit (never "
+                 "acknowledged ones count; cleared before the limit and silenced ones do not).",
+                 rows, n, LIMIT_NEEDED);
+    limit_family(b, "anxin_kpi_ack_within_alerts",
+                 "Of those, the alerts acknowledged within the limit.", rows, n, LIMIT_WITHIN);
+    limit_family(b, "anxin_kpi_ack_within_ratio",
+                 "Share of this month's alerts acknowledged within the limit (audit targets in "
+                 "anxin_kpi_ack_target_ratio).", rows, n, LIMIT_SHARE);
     family(b, "anxin_kpi_ack_target_ratio",
            "The telecare audit's target share acknowledged within the limit.");
-    for (int k = 0; k < REPORT_N_LIMITS; k++)
-        addf(b, "anxin_kpi_ack_target_ratio{%s} %.10g\n", seconds[k],
+    for (int k = 0; k < REPORT_N_LIMITS; k++) {
+        char label[32];
+        seconds_label(k, label);
+        addf(b, "anxin_kpi_ack_target_ratio{%s} %.10g\n", label,
              report_target_permille[k] / 1000.0);
+    }
     family(b, "anxin_kpi_refreshed_timestamp_seconds",
            "When the anxin_kpi_* figures were last read from the database.");
     addf(b, "anxin_kpi_refreshed_timestamp_seconds %.3f\n", (double)refreshed_ms / 1000.0);

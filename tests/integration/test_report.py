@@ -29,10 +29,19 @@ import io
 import json
 import math
 import os
+import re
 import unicodedata
 import unittest
 
 import harness as h
+from test_docs import code_blocks
+
+DOC = os.path.join(h.ROOT, "docs", "reports.md")
+
+
+def doc_blocks():
+    with open(DOC, encoding="utf-8") as f:
+        return [b for _, b in code_blocks(f.read())]
 
 MONTH = "2026-03"
 A, B = "城关镇", "河口乡"
@@ -380,6 +389,23 @@ class ReportMonth(unittest.TestCase):
         self.assertIn("cannot connect to the database", r.stderr)
 
 
+    def test_docs_examples(self):
+        """docs/reports.md: its example is what this month prints, and every
+        command and query it shows runs."""
+        blocks = doc_blocks()
+        example = next(b for b in blocks if b.startswith("Response times"))
+        r = self.report("--month", MONTH)
+        self.assertEqual(r.stdout.rstrip("\n"), example)
+        commands = [l.split("#")[0].split(">")[0].split()
+                    for b in blocks for l in b.splitlines() if l.startswith("anxinctl report")]
+        self.assertGreaterEqual(len(commands), 6)
+        for cmd in commands:
+            r = h.ctl(self.db, *cmd[1:])
+            self.assertEqual(r.returncode, 0, (cmd, r.stderr))
+        query = next(b for b in blocks if b.startswith("SELECT"))
+        self.assertEqual(len(h.psql(self.db, query)), 3)
+
+
 class ReportOpenAlerts(unittest.TestCase):
     """Alerts still open are judged against now(): one younger than the limit
     is not decided yet, one older and unanswered has missed it; one cleared
@@ -422,38 +448,46 @@ class ReportMetrics(unittest.TestCase):
             f.alert(odd, base, "resolved", ack=d, resolved=d + 60, notify=1.0)
         f.run(db)
         d = h.Daemon(db).start()
-        try:
-            m = h.wait_for(lambda: (lambda x: "anxin_kpi_alerts" in x and x)(d.metrics()),
-                           timeout=20, what="anxin_kpi_* on /metrics")
-            a = '{township="%s"' % A
-            o = '{township="Qu\\"o\\\\te\\n镇"'
-            self.assertEqual(m["anxin_kpi_alerts" + a + "}"], 4)
-            self.assertEqual(m["anxin_kpi_alerts" + o + "}"], 2)
-            self.assertEqual(m["anxin_kpi_alerts"], 6)
-            self.assertEqual(m["anxin_kpi_alerts_silenced" + a + "}"], 1)
-            self.assertEqual(m["anxin_kpi_time_to_ack_seconds" + a + ',quantile="0.5"}'], 20)
-            self.assertEqual(m["anxin_kpi_time_to_ack_seconds" + a + ',quantile="0.95"}'], 90)
-            self.assertEqual(m["anxin_kpi_time_to_notify_seconds" + o + ',quantile="0.5"}'], 1)
-            self.assertEqual(m["anxin_kpi_time_to_resolve_seconds" + a + ',quantile="0.5"}'],
-                             80)
-            self.assertEqual(m["anxin_kpi_ack_within_ratio" + a + ',seconds="60"}'], 0.75)
-            self.assertEqual(m["anxin_kpi_ack_within_ratio" + a + ',seconds="180"}'], 1)
-            self.assertEqual(m["anxin_kpi_ack_within_ratio" + o + ',seconds="60"}'], 0.5)
-            self.assertEqual(m["anxin_kpi_ack_within_ratio" + o + ',seconds="180"}'], 0.5)
-            self.assertAlmostEqual(m['anxin_kpi_ack_within_ratio{seconds="60"}'], 4 / 6)
-            self.assertAlmostEqual(m['anxin_kpi_ack_within_ratio{seconds="180"}'], 5 / 6)
-            self.assertEqual(m['anxin_kpi_ack_needed_alerts{seconds="60"}'], 6)
-            self.assertEqual(m['anxin_kpi_ack_within_alerts{seconds="60"}'], 4)
-            self.assertEqual(m['anxin_kpi_ack_target_ratio{seconds="60"}'], 0.975)
-            self.assertEqual(m['anxin_kpi_ack_target_ratio{seconds="180"}'], 0.99)
-            self.assertGreater(m["anxin_kpi_refreshed_timestamp_seconds"], 1.7e9)
-            # What anxinctl says for the same month agrees.
-            r = h.ctl(db, "report", "response", "--format", "json")
-            doc = json.loads(r.stdout)
-            total = [x for x in doc["rows"] if x["total"]][0]
-            self.assertEqual((total["alerts"], total["ack_within"][0]["acknowledged"]), (6, 4))
-        finally:
-            d.stop()
+        self.addCleanup(d.kill)
+
+        def figures():
+            m = d.metrics()
+            return m if "anxin_kpi_alerts" in m else None
+        # The first refresh goes out with anxind's first housekeeping tick.
+        m = h.wait_for(figures, timeout=20, what="anxin_kpi_* on /metrics")
+        a = '{township="%s"' % A
+        o = '{township="Qu\\"o\\\\te\\n镇"'
+        self.assertEqual(m["anxin_kpi_alerts" + a + "}"], 4)
+        self.assertEqual(m["anxin_kpi_alerts" + o + "}"], 2)
+        self.assertEqual(m["anxin_kpi_alerts"], 6)
+        self.assertEqual(m["anxin_kpi_alerts_silenced" + a + "}"], 1)
+        self.assertEqual(m["anxin_kpi_time_to_ack_seconds" + a + ',quantile="0.5"}'], 20)
+        self.assertEqual(m["anxin_kpi_time_to_ack_seconds" + a + ',quantile="0.95"}'], 90)
+        self.assertEqual(m["anxin_kpi_time_to_notify_seconds" + o + ',quantile="0.5"}'], 1)
+        self.assertEqual(m["anxin_kpi_time_to_resolve_seconds" + a + ',quantile="0.5"}'],
+                         80)
+        self.assertEqual(m["anxin_kpi_ack_within_ratio" + a + ',seconds="60"}'], 0.75)
+        self.assertEqual(m["anxin_kpi_ack_within_ratio" + a + ',seconds="180"}'], 1)
+        self.assertEqual(m["anxin_kpi_ack_within_ratio" + o + ',seconds="60"}'], 0.5)
+        self.assertEqual(m["anxin_kpi_ack_within_ratio" + o + ',seconds="180"}'], 0.5)
+        self.assertAlmostEqual(m['anxin_kpi_ack_within_ratio{seconds="60"}'], 4 / 6)
+        self.assertAlmostEqual(m['anxin_kpi_ack_within_ratio{seconds="180"}'], 5 / 6)
+        self.assertEqual(m['anxin_kpi_ack_needed_alerts{seconds="60"}'], 6)
+        self.assertEqual(m['anxin_kpi_ack_within_alerts{seconds="60"}'], 4)
+        self.assertEqual(m['anxin_kpi_ack_target_ratio{seconds="60"}'], 0.975)
+        self.assertEqual(m['anxin_kpi_ack_target_ratio{seconds="180"}'], 0.99)
+        self.assertGreater(m["anxin_kpi_refreshed_timestamp_seconds"], 1.7e9)
+        # Every family is in docs/reports.md, and every one named there is here.
+        with open(DOC, encoding="utf-8") as f:
+            documented = set(re.findall(r"`(anxin_kpi_\w+)`", f.read()))
+        shown = {re.match(r"anxin_kpi_\w+", k).group(0) for k in m if k.startswith("anxin_kpi")}
+        self.assertEqual(shown, documented)
+        # What anxinctl says for the same month agrees.
+        r = h.ctl(db, "report", "response", "--format", "json")
+        doc = json.loads(r.stdout)
+        total = [x for x in doc["rows"] if x["total"]][0]
+        self.assertEqual((total["alerts"], total["ack_within"][0]["acknowledged"]), (6, 4))
+        self.assertEqual(d.stop(), 0)
 
 
 if __name__ == "__main__":
