@@ -331,6 +331,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     escalate_tick(d);
+    kpi_tick(d->kpi, d->pg, clock_wall_ms(), d->cfg->utc_offset_min);
     if (d->tick_count % 10 == 0)
         store_flush_last_seen(d);
     if (clock_wall_ms() - d->snapshot_ms >= SNAPSHOT_EVERY_MS)
@@ -682,7 +683,7 @@ static int start(struct anxind *d, const char *conf, bool check_only)
         .arg = d,
     };
     if (pgc_new(d->loop, &d->log, d->db_conninfo, &hooks, &d->pg) != 0 ||
-        httpc_new(d->loop, &d->http) != 0 ||
+        httpc_new(d->loop, &d->http) != 0 || kpi_new(&d->log, KPI_REFRESH_MS, &d->kpi) != 0 ||
         notifier_new(d->loop, &d->log, d->cfg, &d->secrets, d->http, ingest_on_attempt, d,
                      &d->notifier) != 0) {
         log_error(&d->log, "out of memory at start");
@@ -774,6 +775,7 @@ static void free_all(struct anxind *d)
         unlink(path);
     }
     jrnl_close(d->journal);
+    kpi_free(d->kpi);   /* after pgc_close: no query of it is left to answer */
     reg_clear(&d->reg);
     alert_table_clear(&d->alerts);
     size_t it = 0;

@@ -16,6 +16,7 @@
 #include "httpc.h"
 #include "httpd.h"
 #include "journal.h"
+#include "kpi.h"
 #include "msgtmpl.h"
 #include "log.h"
 #include "mqttb.h"
@@ -79,6 +80,7 @@ struct anxind {
     struct httpc *http;
     struct httpd *httpd;
     struct notifier *notifier;
+    struct kpi *kpi;                /* this month's response figures for /metrics */
 
     struct registry reg;
     struct rule_set *rules;

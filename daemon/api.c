@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "kpi.h"
 
 struct text {
     char *p;
@@ -119,6 +120,7 @@ static void render_metrics(struct anxind *d, struct text *t)
     metric(t, "anxin_event_streams", "gauge", "Clients on /api/v1/stream.", sse_clients(d->sse));
     metric(t, "anxin_journal_checkpoint", "gauge",
            "Newest journal record whose effects are committed.", d->saved_checkpoint);
+    tprintf(t, "%s", kpi_metrics(d->kpi));
 }
 
 static char *json_error(const char *error, const char *detail)
