@@ -5,7 +5,8 @@
 #   make test       install missing packages, start throwaway services, run every test
 #   make test-asan  the same suite against the sanitizer build
 #   make demo       install missing packages and run the demo (an SOS end to end)
-#   make install    PREFIX=/usr DESTDIR=... (FHS: /usr/sbin/anxind, /etc/anxin, /usr/share/anxin/sql)
+#   make install    PREFIX=/usr DESTDIR=... (FHS: /usr/sbin/anxind, /etc/anxin, /usr/share/anxin/sql,
+#                   the web console in /usr/share/anxin/console)
 #   make fuzz       the rule-language fuzz target, build-fuzz/rule_parse_fuzz (clang, libFuzzer)
 
 CC      ?= cc
@@ -56,7 +57,7 @@ ANXIND_OBJ := $(ANXIND_SRC:%.c=$(O)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 TOOLS      := $(O)/anxin-load $(O)/notify-bench
 
-.PHONY: all asan test test-asan demo install clean unit deps fuzz
+.PHONY: all asan test test-asan demo install clean unit deps fuzz browser-deps
 all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
 
 $(O)/%.o: %.c $(FLAGS_FILE)
@@ -98,14 +99,22 @@ unit: all
 deps:
 	@scripts/deps.sh
 
+# The console's browser test drives Chromium with playwright-core, pinned in
+# tests/browser/package-lock.json; npm ci again whenever the lock changes.
+BROWSER_MODULES := tests/browser/node_modules/.package-lock.json
+browser-deps: $(BROWSER_MODULES)
+$(BROWSER_MODULES): tests/browser/package-lock.json tests/browser/package.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error </dev/null
+	@touch $@
+
 test:
 	@scripts/deps.sh
-	@$(MAKE) --no-print-directory all asan fuzz >/dev/null
+	@$(MAKE) --no-print-directory all asan fuzz browser-deps >/dev/null
 	@scripts/test.sh
 
 test-asan:
 	@scripts/deps.sh
-	@$(MAKE) --no-print-directory asan >/dev/null
+	@$(MAKE) --no-print-directory asan browser-deps >/dev/null
 	@ANXIN_BUILD=build-asan scripts/test.sh
 
 demo:
@@ -129,6 +138,8 @@ install: all
 		install -d $(DESTDIR)$(SYSCONFDIR)/anxin/templates && \
 		install -m 644 conf/templates/*.txt $(DESTDIR)$(SYSCONFDIR)/anxin/templates/; }
 	install -m 644 docs/*.md $(DESTDIR)$(DATADIR)/doc/anxin/
+	install -d $(DESTDIR)$(DATADIR)/anxin/console
+	install -m 644 console/* $(DESTDIR)$(DATADIR)/anxin/console/
 	@if [ -d $(DESTDIR)/lib/systemd/system ] || [ -n "$(DESTDIR)" ]; then \
 		install -d $(DESTDIR)/lib/systemd/system && \
 		install -m 644 systemd/anxind.service $(DESTDIR)/lib/systemd/system/; fi

@@ -32,6 +32,9 @@ static const struct ctl_command commands[] = {
     {"ack", ctl_cmd_ack, "ack ID [--note TEXT]     take responsibility: paging stops"},
     {"resolve", ctl_cmd_resolve, "resolve ID --outcome X --note TEXT  record how it ended"},
     {"silence", ctl_cmd_silence, "silence add|list|cancel  hold back alerts (hospital, repairs)"},
+    {"report", ctl_cmd_report,
+     "report response [--month YYYY-MM] [--township NAME] [--format F]  response times "
+     "against the audit's 60 s / 180 s targets"},
     {"token", ctl_cmd_token,
      "token create --role viewer|operator|admin --name NAME [--expires 30d] | list | "
      "revoke NAME  bearer tokens of the HTTP API"},

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "anxind.h"
+#include "api.h"
 #include "err.h"
 #include "fileio.h"
 #include "rng.h"
@@ -212,8 +213,10 @@ static void on_tokens(void *arg, const PGresult *res)
     struct anxind *d = arg;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
         log_error(&d->log, "api: loading tokens failed: %s", pgc_error(res));
-    else if (token_load(&d->tokens, res) == 0)
+    else if (token_load(&d->tokens, res) == 0) {
         log_info(&d->log, "api: %zu token(s)", d->tokens.n);
+        api_forget_revoked(d);
+    }
 }
 
 void anxind_reload_tokens(struct anxind *d)
@@ -251,6 +254,10 @@ static void on_pg_notify(void *arg, const char *channel, const char *payload)
     struct anxind *d = arg;
     if (strcmp(channel, "anxin_alert") == 0) {
         escalate_on_alert_notify(d, payload);
+        return;
+    }
+    if (strcmp(channel, "anxin_event") == 0) {
+        api_on_event(d, payload);
         return;
     }
     if (strcmp(channel, "anxin_silences") == 0) {
@@ -324,6 +331,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     escalate_tick(d);
+    kpi_tick(d->kpi, d->pg, clock_wall_ms(), d->cfg->utc_offset_min);
     if (d->tick_count % 10 == 0)
         store_flush_last_seen(d);
     if (clock_wall_ms() - d->snapshot_ms >= SNAPSHOT_EVERY_MS)
@@ -337,6 +345,37 @@ static void close_cb(uv_handle_t *h)
 
 /* Closes every handle and component that exists; safe on a half-started
  * daemon and idempotent. The loop then runs out and main frees the rest. */
+/* The HTTP server, with TLS when [http] names a certificate and key. */
+static int start_http(struct anxind *d, char *err, size_t errlen)
+{
+    struct httpd_tls tls = {0};
+    char *cert = NULL, *key = NULL;
+    int rc = ANX_EIO;
+    if (d->cfg->http_tls_cert) {
+        size_t len;
+        cert = fileio_read(d->cfg->http_tls_cert, 1 << 20, &len, err, errlen);
+        if (cert)
+            key = fileio_read(d->cfg->http_tls_key, 1 << 20, &len, err, errlen);
+        if (!cert || !key)
+            goto out;
+        tls.cert_pem = cert;
+        tls.key_pem = key;
+    }
+    if (api_console_start(d) != 0) {
+        snprintf(err, errlen, "http: out of memory");
+        goto out;
+    }
+    rc = httpd_new(d->loop, &d->log, d->cfg->http_listen, cert ? &tls : NULL, api_handle, d,
+                   &d->httpd, err, errlen);
+out:
+    free(cert);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    return rc;
+}
+
 static void close_all(struct anxind *d)
 {
     if (d->closed)
@@ -355,6 +394,7 @@ static void close_all(struct anxind *d)
         uv_timer_stop(&d->rules_timer);
         uv_close((uv_handle_t *)&d->rules_timer, close_cb);
     }
+    api_console_stop(d);
     httpd_close(d->httpd);
     d->httpd = NULL;
     notifier_close(d->notifier);
@@ -398,19 +438,19 @@ static void begin_shutdown(struct anxind *d, const char *why)
 
 /* Swaps in the rules directory's current rules, keeping the state of rules
  * that did not change; a set with errors is refused and the old one stays. */
-static void reload_rules(struct anxind *d)
+static bool reload_rules(struct anxind *d)
 {
     struct rule_set *rs = load_rules(d->cfg->rules_dir, &d->log);
     if (!rs) {
         log_error(&d->log, "reload: the rules in %s have errors (above); still running with "
                            "the previous rules", d->cfg->rules_dir);
-        return;
+        return false;
     }
     struct eng *e = eng_new(rs, d->cfg->utc_offset_min);
     if (!e) {
         log_error(&d->log, "reload: out of memory; still running with the previous rules");
         rule_set_free(rs);
-        return;
+        return false;
     }
     eng_transfer(e, d->eng);
     eng_free(d->eng);
@@ -419,6 +459,57 @@ static void reload_rules(struct anxind *d)
     d->rules = rs;
     anxind_track_devices(d);
     log_info(&d->log, "reload: %zu rules, %zu chains applied", rs->n_rules, rs->n_chains);
+    return true;
+}
+
+int anxind_reload(struct anxind *d)
+{
+    int refused = 0;
+    if (!reload_rules(d))
+        refused |= ANXIND_RELOAD_RULES;
+    if (load_templates(d) != 0) {
+        log_error(&d->log, "reload: the templates in %s have errors (above); still using "
+                           "the previous ones", d->cfg->templates_dir);
+        refused |= ANXIND_RELOAD_TEMPLATES;
+    }
+    struct cfg *c = load_config(d->conf_path, &d->log);
+    if (!c) {
+        log_error(&d->log, "reload: %s has errors; still running with the previous "
+                           "configuration", d->conf_path);
+        return refused | ANXIND_RELOAD_CONFIG;
+    }
+    char *conninfo = NULL, *mqtt_pw = NULL;
+    struct notifier_secrets ns;
+    if (resolve_secrets(d, c, &conninfo, &mqtt_pw, &ns, &d->log) != 0) {
+        log_error(&d->log, "reload: secrets missing; still running with the previous "
+                           "configuration");
+        free(conninfo);
+        free(mqtt_pw);
+        for (size_t i = 0; i < CFG_MAX_PROVIDERS; i++)
+            free(ns.token[i]);
+        cfg_free(c);
+        return refused | ANXIND_RELOAD_CONFIG;
+    }
+    if (strcmp(c->mqtt_url, d->cfg->mqtt_url) != 0 || strcmp(conninfo, d->db_conninfo) != 0 ||
+        strcmp(c->journal_dir, d->cfg->journal_dir) != 0 ||
+        strcmp(c->node, d->cfg->node) != 0 ||
+        strcmp(c->http_listen ? c->http_listen : "",
+               d->cfg->http_listen ? d->cfg->http_listen : "") != 0)
+        log_warn(&d->log, "reload: broker, database, journal, node or HTTP listener changes "
+                          "take effect after a restart");
+    free(conninfo);
+    free(mqtt_pw);
+    int lvl = log_level_parse(c->log_level);
+    if (lvl >= 0)
+        d->log.level = (enum log_level)lvl;
+    notifier_reconfigure(d->notifier, c, &ns);
+    /* Keep what only a restart changes, take the rest. */
+    struct cfg *old = d->cfg;
+    d->cfg = c;
+    snprintf(c->node, sizeof c->node, "%s", old->node);
+    cfg_free(old);
+    log_info(&d->log, "reload: configuration applied (%zu providers)", c->n_providers);
+    return refused;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -426,45 +517,7 @@ static void on_signal(uv_signal_t *s, int signum)
     struct anxind *d = s->data;
     if (signum == SIGHUP) {
         log_info(&d->log, "SIGHUP: reloading %s, the rules and the templates", d->conf_path);
-        reload_rules(d);
-        if (load_templates(d) != 0)
-            log_error(&d->log, "reload: the templates in %s have errors (above); still using "
-                               "the previous ones", d->cfg->templates_dir);
-        struct cfg *c = load_config(d->conf_path, &d->log);
-        if (!c) {
-            log_error(&d->log, "reload: %s has errors; still running with the previous "
-                               "configuration", d->conf_path);
-            return;
-        }
-        char *conninfo = NULL, *mqtt_pw = NULL;
-        struct notifier_secrets ns;
-        if (resolve_secrets(d, c, &conninfo, &mqtt_pw, &ns, &d->log) != 0) {
-            log_error(&d->log, "reload: secrets missing; still running with the previous "
-                               "configuration");
-            free(conninfo);
-            free(mqtt_pw);
-            for (size_t i = 0; i < CFG_MAX_PROVIDERS; i++)
-                free(ns.token[i]);
-            cfg_free(c);
-            return;
-        }
-        if (strcmp(c->mqtt_url, d->cfg->mqtt_url) != 0 || strcmp(conninfo, d->db_conninfo) != 0 ||
-            strcmp(c->journal_dir, d->cfg->journal_dir) != 0 ||
-            strcmp(c->node, d->cfg->node) != 0)
-            log_warn(&d->log, "reload: broker, database, journal or node changes take effect "
-                              "after a restart");
-        free(conninfo);
-        free(mqtt_pw);
-        int lvl = log_level_parse(c->log_level);
-        if (lvl >= 0)
-            d->log.level = (enum log_level)lvl;
-        notifier_reconfigure(d->notifier, c, &ns);
-        /* Keep what only a restart changes, take the rest. */
-        struct cfg *old = d->cfg;
-        d->cfg = c;
-        snprintf(c->node, sizeof c->node, "%s", old->node);
-        cfg_free(old);
-        log_info(&d->log, "reload: configuration applied (%zu providers)", c->n_providers);
+        anxind_reload(d);
         return;
     }
     begin_shutdown(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -630,7 +683,7 @@ static int start(struct anxind *d, const char *conf, bool check_only)
         .arg = d,
     };
     if (pgc_new(d->loop, &d->log, d->db_conninfo, &hooks, &d->pg) != 0 ||
-        httpc_new(d->loop, &d->http) != 0 ||
+        httpc_new(d->loop, &d->http) != 0 || kpi_new(&d->log, KPI_REFRESH_MS, &d->kpi) != 0 ||
         notifier_new(d->loop, &d->log, d->cfg, &d->secrets, d->http, ingest_on_attempt, d,
                      &d->notifier) != 0) {
         log_error(&d->log, "out of memory at start");
@@ -640,6 +693,7 @@ static int start(struct anxind *d, const char *conf, bool check_only)
     pgc_listen(d->pg, "anxin_alert");
     pgc_listen(d->pg, "anxin_silences");
     pgc_listen(d->pg, "anxin_tokens");
+    pgc_listen(d->pg, "anxin_event");
     pgc_start(d->pg);
     uv_timer_init(d->loop, &d->reload_timer);
     d->reload_timer.data = d;
@@ -650,12 +704,12 @@ static int start(struct anxind *d, const char *conf, bool check_only)
     anxind_track_devices(d);
 
     if (d->cfg->http_listen && *d->cfg->http_listen) {
-        if (httpd_new(d->loop, &d->log, d->cfg->http_listen, api_handle, d, &d->httpd, err,
-                      sizeof err) != 0) {
+        if (start_http(d, err, sizeof err) != 0) {
             log_error(&d->log, "%s", err);
             return 1;
         }
-        log_info(&d->log, "http: listening on %s", d->cfg->http_listen);
+        log_info(&d->log, "http: listening on %s%s", d->cfg->http_listen,
+                 httpd_is_tls(d->httpd) ? " (TLS)" : "");
     }
 
     /* Messages acknowledged to the broker before a crash but not yet
@@ -721,6 +775,7 @@ static void free_all(struct anxind *d)
         unlink(path);
     }
     jrnl_close(d->journal);
+    kpi_free(d->kpi);   /* after pgc_close: no query of it is left to answer */
     reg_clear(&d->reg);
     alert_table_clear(&d->alerts);
     size_t it = 0;

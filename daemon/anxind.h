@@ -16,6 +16,7 @@
 #include "httpc.h"
 #include "httpd.h"
 #include "journal.h"
+#include "kpi.h"
 #include "msgtmpl.h"
 #include "log.h"
 #include "mqttb.h"
@@ -26,6 +27,8 @@
 #include "rule.h"
 #include "telemetry.h"
 #include "tokens.h"
+#include "session.h"
+#include "sse.h"
 
 #define ANXIND_VERSION "0.1.0"
 
@@ -78,6 +81,7 @@ struct anxind {
     struct httpc *http;
     struct httpd *httpd;
     struct notifier *notifier;
+    struct kpi *kpi;                /* this month's response figures for /metrics */
 
     struct registry reg;
     struct rule_set *rules;
@@ -94,6 +98,8 @@ struct anxind {
     struct id_block alert_ids, notification_ids;
     bool esc_claiming;              /* a claim of due step timers is under way */
     struct token_set tokens;        /* API bearer tokens (digests) */
+    struct sess_table sessions;     /* console logins (api_console.c) */
+    struct sse_hub *sse;            /* /api/v1/stream subscribers */
     struct silence *silences;       /* in force or to come; escalate.c */
     size_t n_silences;
 
@@ -176,6 +182,14 @@ void anxind_rearm_rules(struct anxind *d);
 
 /* Reloads the registry entries collected in reload_ids after delay_ms. */
 void anxind_schedule_reload(struct anxind *d, uint64_t delay_ms);
+
+/* What SIGHUP does: the rules, the templates and the configuration again,
+ * each kept as it was when the new one has errors. Returns the parts
+ * refused (ANXIND_RELOAD_* bits), 0 when everything was applied. */
+#define ANXIND_RELOAD_RULES 1
+#define ANXIND_RELOAD_TEMPLATES 2
+#define ANXIND_RELOAD_CONFIG 4
+int anxind_reload(struct anxind *d);
 
 /* 32 random bits from the daemon's generator (seeded from getrandom). */
 uint32_t anxind_random(struct anxind *d);

@@ -1,5 +1,7 @@
 /* api.c - the daemon's HTTP routes: health for systemd and load balancers,
- * and Prometheus metrics. The alert API and the console build on this. */
+ * Prometheus metrics, and the alert API (alerts, acknowledge, resolve,
+ * contacts' numbers revealed on the audit trail, silences). Logging in, the
+ * event stream and the console's files are in api_console.c. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +10,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "anxind.h"
+#include "api.h"
+#include "clock.h"
+#include "kpi.h"
 
 struct text {
     char *p;
@@ -116,8 +120,12 @@ static void render_metrics(struct anxind *d, struct text *t)
            d->mqtt && mqttb_connected(d->mqtt));
     metric(t, "anxin_db_connected", "gauge", "1 if connected to PostgreSQL.",
            d->pg && pgc_connected(d->pg));
+    metric(t, "anxin_console_sessions", "gauge", "Console sessions logged in.",
+           sess_count(&d->sessions));
+    metric(t, "anxin_event_streams", "gauge", "Clients on /api/v1/stream.", sse_clients(d->sse));
     metric(t, "anxin_journal_checkpoint", "gauge",
            "Newest journal record whose effects are committed.", d->saved_checkpoint);
+    tprintf(t, "%s", kpi_metrics(d->kpi));
 }
 
 static char *json_error(const char *error, const char *detail)
@@ -130,42 +138,90 @@ static char *json_error(const char *error, const char *detail)
 
 /* ---- the alert API (bearer tokens, JSON) ------------------------------ */
 
-static void reply_error(struct httpd_reply *rep, int status, const char *error,
-                        const char *detail)
+void api_reply_error(struct httpd_reply *rep, int status, const char *error, const char *detail)
 {
     rep->status = status;
     rep->body = json_error(error, detail);
 }
 
-/* Who may do what: viewers read, operators also acknowledge and resolve. */
-static const struct token *authorize(struct anxind *d, const struct httpd_request *req,
-                                     enum token_role need, struct httpd_reply *rep)
+#define reply_error api_reply_error
+
+static bool token_refused(enum token_check r, struct httpd_reply *rep)
 {
-    const struct token *t;
-    switch (token_check(&d->tokens, httpd_header(req, "Authorization"), clock_wall_ms(), &t)) {
+    switch (r) {
     case TOKEN_OK:
-        break;
+        return false;
     case TOKEN_MISSING:
-        reply_error(rep, 401, "unauthorized", "send Authorization: Bearer <token>");
-        return NULL;
+        reply_error(rep, 401, "unauthorized", "send Authorization: Bearer <token>, or log in");
+        break;
     case TOKEN_UNKNOWN:
         reply_error(rep, 401, "unauthorized", "unknown token");
-        return NULL;
+        break;
     case TOKEN_EXPIRED:
         reply_error(rep, 401, "unauthorized", "token expired");
-        return NULL;
+        break;
     case TOKEN_REVOKED:
         reply_error(rep, 401, "unauthorized", "token revoked");
-        return NULL;
+        break;
+    }
+    return true;
+}
+
+/* Who may do what: viewers read; operators also acknowledge, resolve,
+ * silence and reveal numbers; admins also reload. */
+bool api_authorize(struct anxind *d, const struct httpd_request *req, enum token_role need,
+                   struct httpd_reply *rep, struct api_who *who)
+{
+    memset(who, 0, sizeof *who);
+    int64_t now = clock_wall_ms();
+    const char *authz = httpd_header(req, "Authorization");
+    const char *cookie = authz ? NULL : httpd_cookie(req, API_SESSION_COOKIE);
+    const struct token *t;
+    if (cookie) {
+        const struct session *s = sess_find(&d->sessions, cookie, now);
+        if (!s) {
+            reply_error(rep, 401, "unauthorized", "session expired or unknown; log in again");
+            return false;
+        }
+        if (token_refused(token_by_name(&d->tokens, s->token_name, now, &t), rep))
+            return false;
+        bool reads = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+        const char *mark = httpd_header(req, API_CONSOLE_HEADER);
+        if (!reads && !(mark && strcmp(mark, "1") == 0)) {
+            reply_error(rep, 403, "forbidden",
+                        "console changes need the " API_CONSOLE_HEADER ": 1 header");
+            return false;
+        }
+        who->console = true;
+    } else if (token_refused(token_check(&d->tokens, authz, now, &t), rep)) {
+        return false;
     }
     if (t->role < need) {
         char detail[80];
         snprintf(detail, sizeof detail, "needs the %s role; this token is %s",
                  token_role_name(need), token_role_name(t->role));
         reply_error(rep, 403, "forbidden", detail);
-        return NULL;
+        return false;
     }
-    return t;
+    who->token = t;
+    snprintf(who->actor, sizeof who->actor, "token:%s", t->name);
+    return true;
+}
+
+static void on_audit_written(void *arg, const PGresult *res)
+{
+    struct anxind *d = arg;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        log_error(&d->log, "audit: an entry could not be written: %s", pgc_error(res));
+}
+
+void api_audit(struct anxind *d, const char *actor, const char *action, const char *target,
+               const char *outcome, const char *detail_json)
+{
+    const char *params[5] = {actor, action, target, outcome, detail_json};
+    if (!d->pg || pgc_query(d->pg, "SELECT anxin_audit($1, $2, $3, $4, $5::jsonb)", 5, params,
+                            on_audit_written, d, 0) != 0)
+        log_error(&d->log, "audit: cannot queue an entry for %s by %s", action, actor);
 }
 
 struct api_call {
@@ -175,16 +231,32 @@ struct api_call {
     char id[24];
 };
 
-enum { CALL_LIST, CALL_ONE, CALL_ACK, CALL_RESOLVE };
+enum { CALL_LIST, CALL_ONE, CALL_ACK, CALL_RESOLVE, CALL_REVEAL, CALL_SILENCE_ADD,
+       CALL_SILENCE_CANCEL };
 
 static void on_api_result(void *arg, const PGresult *res)
 {
     struct api_call *c = arg;
     struct httpd_reply rep = {0};
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    if (c->kind == CALL_SILENCE_ADD && res && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+        PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+        strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23514") == 0) {
+        /* A CHECK constraint: the silence's times or text are out of range. */
+        reply_error(&rep, 400, "bad_request", "the silence must end after it starts; "
+                    "target up to 100 and reason up to 500 characters");
+    } else if ((c->kind == CALL_REVEAL || c->kind == CALL_SILENCE_CANCEL) && res &&
+               PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0) {
+        reply_error(&rep, 404, "not_found", c->kind == CALL_REVEAL ? "no such contact"
+                                                                  : "no such silence in force");
+    } else if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         log_error(&c->d->log, "api: query failed: %s", pgc_error(res));
         reply_error(&rep, 500, "internal", "database error");
-    } else if (c->kind == CALL_LIST || c->kind == CALL_ONE) {
+    } else if (c->kind == CALL_SILENCE_CANCEL) {
+        rep.status = 204;
+    } else if (c->kind == CALL_LIST || c->kind == CALL_ONE || c->kind == CALL_REVEAL ||
+               c->kind == CALL_SILENCE_ADD) {
+        if (c->kind == CALL_SILENCE_ADD)
+            rep.status = 201;
         if (PQgetisnull(res, 0, 0))
             reply_error(&rep, 404, "not_found", "no such alert");
         else
@@ -253,7 +325,30 @@ static void defer_query(struct anxind *d, const struct httpd_request *req,
     " 'opened', (extract(epoch FROM a.opened_at) * 1000)::bigint," \
     " 'acked', (extract(epoch FROM a.acked_at) * 1000)::bigint, 'acked_by', a.acked_by," \
     " 'resolved', (extract(epoch FROM a.resolved_at) * 1000)::bigint," \
-    " 'outcome', a.outcome, 'note', a.note)"
+    " 'outcome', a.outcome, 'note', a.note," \
+    " 'notified', (SELECT coalesce(json_agg(json_build_object('contact', n.contact_name," \
+    "   'channel', n.channel, 'status', n.status) ORDER BY n.created_at, n.id), '[]')" \
+    "   FROM notifications n WHERE n.alert_id = a.id))"
+
+/* A phone number as staff may see it without revealing it: 138****5678. */
+#define MASKED(col) \
+    "CASE WHEN " col " LIKE '+86%' AND length(" col ") = 14" \
+    " THEN substr(" col ", 4, 3) || '****' || right(" col ", 4)" \
+    " ELSE left(" col ", 4) || '****' || right(" col ", 4) END"
+
+/* The elder's card: who she is, her care plan, whom to call (masked). */
+#define ELDER_JSON \
+    "(SELECT jsonb_build_object('id', e2.id, 'name', e2.name, 'birth_year', e2.birth_year," \
+    " 'categories', to_jsonb(e2.categories), 'address', e2.address, 'village', e2.village," \
+    " 'township', e2.township, 'grid', e2.grid," \
+    " 'care_plan', (SELECT jsonb_build_object('risk', cp.risk," \
+    "   'visit_every_days', cp.visit_every_days, 'params', cp.params)" \
+    "   FROM care_plans cp WHERE cp.elder_id = e2.id)," \
+    " 'contacts', coalesce((SELECT jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name," \
+    "   'role', c.role, 'priority', c.priority, 'phone', " MASKED("c.phone") "," \
+    "   'channels', to_jsonb(c.channels)) ORDER BY c.priority, c.position)" \
+    "   FROM contacts c WHERE c.elder_id = e2.id), '[]'))" \
+    " FROM elders e2 WHERE e2.id = a.elder_id)"
 
 static void api_list(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep)
 {
@@ -297,14 +392,12 @@ static void api_one(struct anxind *d, const struct httpd_request *req, struct ht
                 "   '[]'),"
                 " 'notifications', coalesce((SELECT jsonb_agg(jsonb_build_object("
                 "   'id', n.id, 'contact', n.contact_name, 'role', n.role, 'channel', n.channel,"
-                "   'to', CASE WHEN n.to_number LIKE '+86%' AND length(n.to_number) = 14"
-                "         THEN substr(n.to_number, 4, 3) || '****' || right(n.to_number, 4)"
-                "         ELSE left(n.to_number, 4) || '****' || right(n.to_number, 4) END,"
+                "   'to', " MASKED("n.to_number") ","
                 "   'status', n.status, 'provider', n.provider, 'provider_ref', n.provider_ref,"
                 "   'attempts', n.attempts,"
                 "   'sent', (extract(epoch FROM n.sent_at) * 1000)::bigint)"
                 "   ORDER BY n.created_at, n.id) FROM notifications n WHERE n.alert_id = a.id),"
-                "   '[]')))::text"
+                "   '[]'), 'elder', " ELDER_JSON "))::text"
                 " FROM alerts a JOIN elders e ON e.id = a.elder_id WHERE a.id = $1::bigint"
                 " UNION ALL SELECT NULL WHERE NOT EXISTS"
                 "  (SELECT 1 FROM alerts WHERE id = $1::bigint)",
@@ -312,7 +405,7 @@ static void api_one(struct anxind *d, const struct httpd_request *req, struct ht
 }
 
 static void api_act(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep,
-                    const char *id, bool resolve, const struct token *t)
+                    const char *id, bool resolve, const struct api_who *who)
 {
     cJSON *in = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len)
                               : cJSON_CreateObject();
@@ -329,11 +422,9 @@ static void api_act(struct anxind *d, const struct httpd_request *req, struct ht
         return;
     }
     cJSON *doc = cJSON_CreateObject();
-    char actor[80];
-    snprintf(actor, sizeof actor, "token:%s", t->name);
     cJSON_AddRawToObject(doc, "id", id);
-    cJSON_AddStringToObject(doc, "actor", actor);
-    cJSON_AddStringToObject(doc, "channel", "api");
+    cJSON_AddStringToObject(doc, "actor", who->actor);
+    cJSON_AddStringToObject(doc, "channel", who->console ? "console" : "api");
     if (note)
         cJSON_AddStringToObject(doc, "note", note->valuestring);
     if (outcome)
@@ -341,12 +432,249 @@ static void api_act(struct anxind *d, const struct httpd_request *req, struct ht
     cJSON_Delete(in);
     char *text = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
-    const char *params[1] = {text};
+    char target[40];
+    snprintf(target, sizeof target, "alert:%s", id);
+    const char *params[4] = {text, who->actor, target, who->console ? "console" : "api"};
+    /* The change and its audit entry commit together. */
     defer_query(d, req, rep, resolve ? CALL_RESOLVE : CALL_ACK, id,
-                resolve ? "SELECT anxin_alert_resolve($1::jsonb)"
-                        : "SELECT anxin_alert_ack($1::jsonb)",
-                1, params);
+                resolve ? "SELECT r, anxin_audit($2, 'alert.resolve', $3, r,"
+                          " jsonb_build_object('channel', $4::text,"
+                          "   'outcome', $1::jsonb->>'outcome'))"
+                          " FROM (SELECT anxin_alert_resolve($1::jsonb) AS r) s"
+                        : "SELECT r, anxin_audit($2, 'alert.ack', $3, r,"
+                          " jsonb_build_object('channel', $4::text))"
+                          " FROM (SELECT anxin_alert_ack($1::jsonb) AS r) s",
+                4, params);
     free(text);
+}
+
+
+/* The number at the start of s into id (at most 18 digits); returns what
+ * follows it, or NULL when s does not start with one. */
+static const char *take_id(const char *s, char id[24])
+{
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n > 18)
+        return NULL;
+    memcpy(id, s, n);
+    id[n] = '\0';
+    return s + n;
+}
+
+static cJSON *body_object(const struct httpd_request *req, struct httpd_reply *rep)
+{
+    cJSON *in = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len)
+                              : cJSON_CreateObject();
+    if (!cJSON_IsObject(in)) {
+        cJSON_Delete(in);
+        reply_error(rep, 400, "bad_json", "the body must be a JSON object");
+        return NULL;
+    }
+    return in;
+}
+
+/* POST /api/v1/contacts/ID/reveal {"alert": ID}: the full number, for
+ * calling; every reveal is on the audit trail. */
+static void api_contacts(struct anxind *d, const struct httpd_request *req,
+                         struct httpd_reply *rep)
+{
+    char id[24];
+    const char *rest = take_id(req->path + strlen("/api/v1/contacts/"), id);
+    if (!rest || strcmp(rest, "/reveal") != 0) {
+        reply_error(rep, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        reply_error(rep, 405, "method_not_allowed", "use POST");
+        return;
+    }
+    struct api_who who;
+    if (!api_authorize(d, req, TOKEN_OPERATOR, rep, &who))
+        return;
+    cJSON *in = body_object(req, rep);
+    if (!in)
+        return;
+    const cJSON *alert = cJSON_GetObjectItemCaseSensitive(in, "alert");
+    char alert_id[32] = "";
+    if (cJSON_IsNumber(alert) && alert->valuedouble >= 1 && alert->valuedouble < 1e15)
+        snprintf(alert_id, sizeof alert_id, "%.0f", alert->valuedouble);
+    else if (alert && !cJSON_IsNull(alert)) {
+        cJSON_Delete(in);
+        reply_error(rep, 400, "bad_request", "alert is an alert id or null");
+        return;
+    }
+    cJSON_Delete(in);
+    const char *params[4] = {id, who.actor, alert_id[0] ? alert_id : NULL,
+                             who.console ? "console" : "api"};
+    defer_query(d, req, rep, CALL_REVEAL, id,
+                "SELECT json_build_object('id', c.id, 'name', c.name, 'phone', c.phone,"
+                " 'elder', c.elder_id)::text,"
+                " anxin_audit($2, 'contact.reveal', 'contact:' || c.id, 'ok',"
+                "   jsonb_strip_nulls(jsonb_build_object('elder', c.elder_id,"
+                "     'alert', $3::bigint, 'channel', $4::text)))"
+                " FROM contacts c WHERE c.id = $1::bigint",
+                4, params);
+}
+
+#define SILENCE_JSON \
+    "json_build_object('id', s.id, 'scope', s.scope, 'target', s.target, 'reason', s.reason," \
+    " 'created_by', s.created_by, 'starts', (extract(epoch FROM s.starts_at) * 1000)::bigint," \
+    " 'ends', (extract(epoch FROM s.ends_at) * 1000)::bigint, 'recur', s.recur)"
+
+static void silence_add(struct anxind *d, const struct httpd_request *req,
+                        struct httpd_reply *rep, const struct api_who *who)
+{
+    cJSON *in = body_object(req, rep);
+    if (!in)
+        return;
+    const cJSON *scope = cJSON_GetObjectItemCaseSensitive(in, "scope");
+    const cJSON *target = cJSON_GetObjectItemCaseSensitive(in, "target");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(in, "reason");
+    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(in, "for");
+    const cJSON *until = cJSON_GetObjectItemCaseSensitive(in, "until");
+    const char *why = NULL;
+    int64_t ms = 0;
+    if (!cJSON_IsString(scope) || (strcmp(scope->valuestring, "elder") != 0 &&
+                                   strcmp(scope->valuestring, "device") != 0 &&
+                                   strcmp(scope->valuestring, "village") != 0 &&
+                                   strcmp(scope->valuestring, "rule") != 0))
+        why = "scope is one of elder device village rule";
+    else if (!cJSON_IsString(target) || !*target->valuestring)
+        why = "target names the elder, device, village or rule";
+    else if (!cJSON_IsString(reason) || !*reason->valuestring)
+        why = "a reason is required";
+    else if (!cJSON_IsString(dur) == !cJSON_IsString(until))
+        why = "give either for (a duration like 2h or 7d) or until (a time with its offset)";
+    else if (cJSON_IsString(dur) && (cfg_parse_duration(dur->valuestring, &ms) != 0 || ms <= 0))
+        why = "for is a duration like 30m, 2h or 7d";
+    if (why) {
+        cJSON_Delete(in);
+        reply_error(rep, 400, "bad_request", why);
+        return;
+    }
+    char ms_s[32];
+    snprintf(ms_s, sizeof ms_s, "%lld", (long long)ms);
+    const char *params[6] = {scope->valuestring, target->valuestring, reason->valuestring,
+                             who->actor, ms ? ms_s : NULL,
+                             cJSON_IsString(until) ? until->valuestring : NULL};
+    defer_query(d, req, rep, CALL_SILENCE_ADD, NULL,
+                "WITH s AS (INSERT INTO silences (scope, target, reason, created_by, starts_at,"
+                "  ends_at) SELECT $1, $2, $3, $4, now(), coalesce(now() + $5::bigint"
+                "  * interval '1 millisecond', $6::timestamptz) RETURNING *)"
+                " SELECT " SILENCE_JSON "::text,"
+                " anxin_audit($4, 'silence.add', 'silence:' || s.id, 'ok',"
+                "   jsonb_build_object('scope', s.scope, 'target', s.target,"
+                "     'ends', s.ends_at, 'reason', s.reason))"
+                " FROM s",
+                6, params);
+    cJSON_Delete(in);
+}
+
+/* /api/v1/silences (GET list, POST add), /api/v1/silences/ID (DELETE). */
+static void api_silences(struct anxind *d, const struct httpd_request *req,
+                         struct httpd_reply *rep)
+{
+    const char *rest = req->path + strlen("/api/v1/silences");
+    struct api_who who;
+    if (*rest == '\0' || strcmp(rest, "/") == 0) {
+        if (strcmp(req->method, "GET") == 0) {
+            if (api_authorize(d, req, TOKEN_VIEWER, rep, &who))
+                defer_query(d, req, rep, CALL_LIST, NULL,
+                            "SELECT coalesce(json_agg(" SILENCE_JSON " ORDER BY s.starts_at),"
+                            " '[]')::text FROM silences s WHERE s.cancelled_at IS NULL"
+                            " AND (s.recur IS NULL AND s.ends_at > now() OR s.recur IS NOT NULL"
+                            "  AND (s.until_at IS NULL OR s.until_at > now()))",
+                            0, NULL);
+        } else if (strcmp(req->method, "POST") == 0) {
+            if (api_authorize(d, req, TOKEN_OPERATOR, rep, &who))
+                silence_add(d, req, rep, &who);
+        } else {
+            reply_error(rep, 405, "method_not_allowed", "use GET or POST");
+        }
+        return;
+    }
+    char id[24];
+    const char *after = *rest == '/' ? take_id(rest + 1, id) : NULL;
+    if (!after || *after) {
+        reply_error(rep, 404, "not_found", "silence ids are numbers");
+        return;
+    }
+    if (strcmp(req->method, "DELETE") != 0) {
+        reply_error(rep, 405, "method_not_allowed", "use DELETE");
+        return;
+    }
+    if (!api_authorize(d, req, TOKEN_OPERATOR, rep, &who))
+        return;
+    const char *params[2] = {id, who.actor};
+    defer_query(d, req, rep, CALL_SILENCE_CANCEL, id,
+                "WITH s AS (UPDATE silences SET cancelled_at = now() WHERE id = $1::bigint"
+                " AND cancelled_at IS NULL RETURNING id)"
+                " SELECT s.id, anxin_audit($2, 'silence.cancel', 'silence:' || s.id, 'ok')"
+                " FROM s",
+                2, params);
+}
+
+/* POST /api/v1/reload (admin): what SIGHUP does, with the outcome. */
+static void api_reload(struct anxind *d, const struct httpd_request *req,
+                       struct httpd_reply *rep)
+{
+    if (strcmp(req->method, "POST") != 0) {
+        reply_error(rep, 405, "method_not_allowed", "use POST");
+        return;
+    }
+    struct api_who who;
+    if (!api_authorize(d, req, TOKEN_ADMIN, rep, &who))
+        return;
+    log_info(&d->log, "api: reload asked by %s", who.actor);
+    int refused = anxind_reload(d);
+    char body[160];
+    snprintf(body, sizeof body, "{\"rules\":\"%s\",\"templates\":\"%s\",\"config\":\"%s\"}",
+             refused & ANXIND_RELOAD_RULES ? "kept_previous" : "applied",
+             refused & ANXIND_RELOAD_TEMPLATES ? "kept_previous" : "applied",
+             refused & ANXIND_RELOAD_CONFIG ? "kept_previous" : "applied");
+    api_audit(d, who.actor, "reload", NULL, refused ? "partly_refused" : "ok", body);
+    if (refused) {
+        rep->status = 422;
+        if (asprintf(&rep->body, "{\"error\":\"refused\",\"detail\":\"errors in the files "
+                     "(the log names them); the previous ones stay in force\",\"result\":%s}\n",
+                     body) < 0)
+            rep->body = NULL;
+        return;
+    }
+    rep->body = strdup(body);
+}
+
+static void readyz(struct anxind *d, struct httpd_reply *rep)
+{
+    bool mq = d->mqtt && mqttb_connected(d->mqtt);
+    bool db = d->pg && pgc_connected(d->pg);
+    int64_t now = clock_wall_ms();
+    /* Ready when every channel in use has a provider taking messages. */
+    bool chans_ok = true;
+    struct text t = {0};
+    tprintf(&t, "{\"providers\":{");
+    for (size_t i = 0; i < d->cfg->n_providers; i++) {
+        bool up = !d->notifier || notifier_provider_up(d->notifier, (int)i, now);
+        tprintf(&t, "%s\"%s\":%s", i ? "," : "", d->cfg->providers[i].name,
+                up ? "true" : "false");
+    }
+    tprintf(&t, "}");
+    for (int ch = 0; ch < CFG_CHANNEL_COUNT; ch++) {
+        if (d->cfg->channel_n[ch] == 0)
+            continue;
+        bool any = false;
+        for (size_t k = 0; k < d->cfg->channel_n[ch]; k++)
+            any |= !d->notifier ||
+                   notifier_provider_up(d->notifier, d->cfg->channel_providers[ch][k], now);
+        chans_ok &= any;
+    }
+    bool ok = mq && db && chans_ok;
+    rep->status = ok ? 200 : 503;
+    if (t.oom || asprintf(&rep->body, "{\"status\":\"%s\",\"broker\":%s,\"database\":%s,%s}\n",
+                          ok ? "ready" : "not_ready", mq ? "true" : "false",
+                          db ? "true" : "false", t.p + 1) < 0)
+        rep->body = NULL;
+    free(t.p);
 }
 
 /* /api/v1/alerts[/ID[/ack|/resolve]] */
@@ -356,13 +684,13 @@ static void api_alerts(struct anxind *d, const struct httpd_request *req,
     const char *rest = req->path + strlen("/api/v1/alerts");
     bool get = strcmp(req->method, "GET") == 0;
     bool post = strcmp(req->method, "POST") == 0;
-    const struct token *t;
+    struct api_who who;
     if (*rest == '\0' || strcmp(rest, "/") == 0) {
         if (!get) {
             reply_error(rep, 405, "method_not_allowed", "use GET");
             return;
         }
-        if ((t = authorize(d, req, TOKEN_VIEWER, rep)))
+        if (api_authorize(d, req, TOKEN_VIEWER, rep, &who))
             api_list(d, req, rep);
         return;
     }
@@ -371,20 +699,17 @@ static void api_alerts(struct anxind *d, const struct httpd_request *req,
         return;
     }
     char id[24];
-    size_t n = strspn(rest + 1, "0123456789");
-    if (n == 0 || n >= sizeof id - 1 || n > 18) {
+    const char *action = take_id(rest + 1, id);
+    if (!action) {
         reply_error(rep, 404, "not_found", "alert ids are numbers");
         return;
     }
-    memcpy(id, rest + 1, n);
-    id[n] = '\0';
-    const char *action = rest + 1 + n;
     if (*action == '\0') {
         if (!get) {
             reply_error(rep, 405, "method_not_allowed", "use GET");
             return;
         }
-        if ((t = authorize(d, req, TOKEN_VIEWER, rep)))
+        if (api_authorize(d, req, TOKEN_VIEWER, rep, &who))
             api_one(d, req, rep, id);
         return;
     }
@@ -397,8 +722,8 @@ static void api_alerts(struct anxind *d, const struct httpd_request *req,
         reply_error(rep, 405, "method_not_allowed", "use POST");
         return;
     }
-    if ((t = authorize(d, req, TOKEN_OPERATOR, rep)))
-        api_act(d, req, rep, id, resolve, t);
+    if (api_authorize(d, req, TOKEN_OPERATOR, rep, &who))
+        api_act(d, req, rep, id, resolve, &who);
 }
 
 void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *rep)
@@ -410,6 +735,20 @@ void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *
         api_alerts(d, req, rep);
         return;
     }
+    if (strncmp(req->path, "/api/v1/contacts/", 17) == 0) {
+        api_contacts(d, req, rep);
+        return;
+    }
+    if (strncmp(req->path, "/api/v1/silences", 16) == 0) {
+        api_silences(d, req, rep);
+        return;
+    }
+    if (strcmp(req->path, "/api/v1/reload") == 0) {
+        api_reload(d, req, rep);
+        return;
+    }
+    if (api_console_route(d, req, rep))
+        return;
     if (strncmp(req->path, "/hooks/", 7) == 0) {
         hooks_handle(d, req, rep);
         return;
@@ -420,13 +759,7 @@ void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *
         return;
     }
     if (strcmp(req->path, "/readyz") == 0 && get) {
-        bool mq = d->mqtt && mqttb_connected(d->mqtt);
-        bool db = d->pg && pgc_connected(d->pg);
-        rep->status = mq && db ? 200 : 503;
-        if (asprintf(&rep->body, "{\"status\":\"%s\",\"broker\":%s,\"database\":%s}\n",
-                     mq && db ? "ready" : "not_ready", mq ? "true" : "false",
-                     db ? "true" : "false") < 0)
-            rep->body = NULL;
+        readyz(d, rep);
         return;
     }
     if (strcmp(req->path, "/metrics") == 0 && get) {

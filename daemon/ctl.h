@@ -9,6 +9,7 @@
 #define ANXIN_CTL_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -27,9 +28,34 @@ const char *ctl_conf_path(const struct ctl_opts *o);
  * to err). Returns the config or NULL. */
 struct cfg *ctl_load_config(const char *path, struct cfg_diags *diags, FILE *err);
 
+/* The configuration the options name, read quietly for the defaults it
+ * gives (rules folder, UTC offset): NULL when it is missing or has errors
+ * (`anxinctl check` is where those are shown). Free with cfg_free. */
+struct cfg *ctl_config_quiet(const struct ctl_opts *o);
+
+/* Terminal columns s takes: CJK characters take two, so byte-counting
+ * printf widths would misalign a table of Chinese names. */
+int ctl_text_width(const char *s);
+
+/* Prints s left-aligned in `width` terminal columns and the gap to the
+ * next; width 0 for a last column, which is not padded. */
+void ctl_put_col(const char *s, int width);
+
+/* Prints one CSV field, quoted as RFC 4180 asks when it needs to be,
+ * followed by a comma, or a newline when it is the last of its row. */
+void ctl_csv_field(const char *v, bool last);
+
 /* Connects to the database named by the options (blocking). Prints the reason
  * to stderr and returns NULL on failure. Caller frees with PQfinish. */
 PGconn *ctl_connect(const struct ctl_opts *o);
+
+/* "cli:<login>" (SUDO_USER first): who acted, for timelines and the audit. */
+void ctl_actor(char *out, size_t len);
+
+/* Appends to the audit trail as ctl_actor; a failure is a warning on
+ * stderr (the change itself is already made). */
+void ctl_audit(PGconn *db, const char *action, const char *target, const char *outcome,
+               const char *detail_json);
 
 int ctl_cmd_migrate(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_import(const struct ctl_opts *o, int argc, char **argv);
@@ -45,5 +71,6 @@ int ctl_cmd_export_journal(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_reload(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_providers(const struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_token(const struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_report(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

@@ -14,29 +14,6 @@
 
 #define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI:SS')"
 
-/* Prints s left-aligned in `width` terminal columns: CJK characters take
- * two columns, so byte-counting printf widths would misalign the table. */
-static void put_col(const char *s, int width)
-{
-    int cols = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        unsigned cp;
-        int n;
-        if (*p < 0x80) { cp = *p; n = 1; }
-        else if ((*p & 0xE0) == 0xC0) { cp = *p & 0x1F; n = 2; }
-        else if ((*p & 0xF0) == 0xE0) { cp = *p & 0x0F; n = 3; }
-        else { cp = *p & 0x07; n = 4; }
-        for (int i = 1; i < n && p[i]; i++)
-            cp = (cp << 6) | (p[i] & 0x3F);
-        cols += (cp >= 0x1100 && (cp <= 0x115F || cp >= 0x2E80)) ? 2 : 1;
-        p += n;
-    }
-    fputs(s, stdout);
-    for (; cols < width; cols++)
-        putchar(' ');
-    putchar(' ');
-}
-
 static int query_failed(PGresult *r, const char *what)
 {
     fprintf(stderr, "anxinctl: %s failed: %s", what, PQresultErrorMessage(r));
@@ -105,7 +82,7 @@ int ctl_cmd_alerts(const struct ctl_opts *o, int argc, char **argv)
                                            "ACK"};
         static const int width[] = {7, 19, 12, 8, 8, 10, 10, 8, 5, 5, 4};
         for (int k = 0; k < 11; k++)
-            put_col(head[k], width[k]);
+            ctl_put_col(head[k], width[k]);
         putchar('\n');
         for (int i = 0; i < n; i++) {
             char sent[32];
@@ -115,7 +92,7 @@ int ctl_cmd_alerts(const struct ctl_opts *o, int argc, char **argv)
                                   PQgetvalue(r, i, 6), PQgetvalue(r, i, 7), PQgetvalue(r, i, 8),
                                   sent, PQgetvalue(r, i, 11)};
             for (int k = 0; k < 11; k++)
-                put_col(cols[k], width[k]);
+                ctl_put_col(cols[k], width[k]);
             putchar('\n');
         }
     }
@@ -314,32 +291,15 @@ static void print_json(PGresult *a, PGresult *n, PGresult *t)
     cJSON_Delete(root);
 }
 
-/* One CSV field, quoted as RFC 4180 asks when it needs to be. */
-static void csv_field(const char *v, bool last)
-{
-    if (strpbrk(v, ",\"\r\n")) {
-        putchar('"');
-        for (const char *p = v; *p; p++) {
-            if (*p == '"')
-                putchar('"');
-            putchar(*p);
-        }
-        putchar('"');
-    } else {
-        fputs(v, stdout);
-    }
-    putchar(last ? '\n' : ',');
-}
-
 static void csv_row(const char *section, const char *time, const char *kind, const char *who,
                     const char *channel, const char *detail)
 {
-    csv_field(section, false);
-    csv_field(time, false);
-    csv_field(kind, false);
-    csv_field(who, false);
-    csv_field(channel, false);
-    csv_field(detail, true);
+    ctl_csv_field(section, false);
+    ctl_csv_field(time, false);
+    ctl_csv_field(kind, false);
+    ctl_csv_field(who, false);
+    ctl_csv_field(channel, false);
+    ctl_csv_field(detail, true);
 }
 
 /* The record as rows for a spreadsheet: one for the alert, one per

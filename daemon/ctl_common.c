@@ -1,8 +1,11 @@
 /* ctl_common.c - what every anxinctl command shares: reading the
- * configuration and reaching the database. */
+ * configuration, reaching the database, printing tables and CSV, and the
+ * audit trail. */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "fileio.h"
@@ -26,6 +29,62 @@ struct cfg *ctl_load_config(const char *path, struct cfg_diags *diags, FILE *err
     cfg_parse(path, text, len, ANXIN_SYSCONFDIR, ANXIN_STATEDIR, &c, diags);
     free(text);
     return c;
+}
+
+struct cfg *ctl_config_quiet(const struct ctl_opts *o)
+{
+    struct cfg_diags diags = {0};
+    FILE *quiet = fopen("/dev/null", "w");
+    struct cfg *c = ctl_load_config(ctl_conf_path(o), &diags, quiet ? quiet : stderr);
+    if (quiet)
+        fclose(quiet);
+    cfg_diags_free(&diags);
+    return c;
+}
+
+int ctl_text_width(const char *s)
+{
+    int cols = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        unsigned cp;
+        int n;
+        if (*p < 0x80) { cp = *p; n = 1; }
+        else if ((*p & 0xE0) == 0xC0) { cp = *p & 0x1F; n = 2; }
+        else if ((*p & 0xF0) == 0xE0) { cp = *p & 0x0F; n = 3; }
+        else { cp = *p & 0x07; n = 4; }
+        int i = 1;
+        for (; i < n && p[i]; i++)
+            cp = (cp << 6) | (p[i] & 0x3F);
+        cols += (cp >= 0x1100 && (cp <= 0x115F || cp >= 0x2E80)) ? 2 : 1;
+        p += i;     /* a truncated sequence at the end stops at its NUL */
+    }
+    return cols;
+}
+
+void ctl_put_col(const char *s, int width)
+{
+    fputs(s, stdout);
+    if (width == 0)
+        return;
+    for (int cols = ctl_text_width(s); cols < width; cols++)
+        putchar(' ');
+    putchar(' ');
+}
+
+void ctl_csv_field(const char *v, bool last)
+{
+    if (strpbrk(v, ",\"\r\n")) {
+        putchar('"');
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                putchar('"');
+            putchar(*p);
+        }
+        putchar('"');
+    } else {
+        fputs(v, stdout);
+    }
+    putchar(last ? '\n' : ',');
 }
 
 PGconn *ctl_connect(const struct ctl_opts *o)
@@ -67,4 +126,28 @@ PGconn *ctl_connect(const struct ctl_opts *o)
     /* Quiet NOTICEs (e.g. "relation already exists, skipping"). */
     PQclear(PQexec(db, "SET client_min_messages = warning"));
     return db;
+}
+
+void ctl_actor(char *out, size_t len)
+{
+    const char *u = getenv("SUDO_USER");
+    if (!u || !*u) {
+        struct passwd *pw = getpwuid(getuid());
+        u = pw ? pw->pw_name : "unknown";
+    }
+    snprintf(out, len, "cli:%s", u);
+}
+
+void ctl_audit(PGconn *db, const char *action, const char *target, const char *outcome,
+               const char *detail_json)
+{
+    char who[64];
+    ctl_actor(who, sizeof who);
+    const char *params[5] = {who, action, target, outcome, detail_json};
+    PGresult *r = PQexecParams(db, "SELECT anxin_audit($1, $2, $3, $4, $5::jsonb)", 5, NULL,
+                               params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "anxinctl: warning: the audit entry for %s was not written: %s",
+                action, PQresultErrorMessage(r));
+    PQclear(r);
 }

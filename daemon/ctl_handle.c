@@ -15,30 +15,25 @@
 #include "ctl.h"
 #include "telemetry.h"
 
-/* "cli:<login>": who acted, for the timeline and the audit trail. */
-static void actor(char *out, size_t len)
-{
-    const char *u = getenv("SUDO_USER");
-    if (!u || !*u) {
-        struct passwd *pw = getpwuid(getuid());
-        u = pw ? pw->pw_name : "unknown";
-    }
-    snprintf(out, len, "cli:%s", u);
-}
+#define actor ctl_actor
 
 static bool is_id(const char *s)
 {
     return s && *s && strspn(s, "0123456789") == strlen(s) && strlen(s) < 19;
 }
 
-/* Runs SELECT fn($1::jsonb) and returns its text result (malloc'd) or NULL. */
-static char *call(PGconn *db, const char *fn, cJSON *doc)
+/* Runs SELECT fn($1::jsonb) with its audit entry (action, on alert:ID, in
+ * the same transaction) and returns the function's text result (malloc'd)
+ * or NULL. */
+static char *call(PGconn *db, const char *fn, const char *action, cJSON *doc)
 {
     char *text = cJSON_PrintUnformatted(doc);
-    char sql[80];
-    snprintf(sql, sizeof sql, "SELECT %s($1::jsonb)", fn);
-    const char *params[1] = {text};
-    PGresult *r = PQexecParams(db, sql, 1, NULL, params, NULL, NULL, 0);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT r, anxin_audit($1::jsonb->>'actor', $2, 'alert:' || ($1::jsonb->>'id'), r,"
+             " jsonb_build_object('channel', 'cli')) FROM (SELECT %s($1::jsonb) AS r) s", fn);
+    const char *params[2] = {text, action};
+    PGresult *r = PQexecParams(db, sql, 2, NULL, params, NULL, NULL, 0);
     free(text);
     char *out = NULL;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
@@ -97,7 +92,7 @@ int ctl_cmd_ack(const struct ctl_opts *o, int argc, char **argv)
     cJSON_AddStringToObject(doc, "channel", "cli");
     if (note)
         cJSON_AddStringToObject(doc, "note", note);
-    char *res = call(db, "anxin_alert_ack", doc);
+    char *res = call(db, "anxin_alert_ack", "alert.ack", doc);
     cJSON_Delete(doc);
     PQfinish(db);
     if (!res)
@@ -145,7 +140,7 @@ int ctl_cmd_resolve(const struct ctl_opts *o, int argc, char **argv)
     cJSON_AddStringToObject(doc, "channel", "cli");
     cJSON_AddStringToObject(doc, "outcome", outcome);
     cJSON_AddStringToObject(doc, "note", note);
-    char *res = call(db, "anxin_alert_resolve", doc);
+    char *res = call(db, "anxin_alert_resolve", "alert.resolve", doc);
     cJSON_Delete(doc);
     PQfinish(db);
     if (!res)
@@ -239,6 +234,16 @@ static int silence_add(const struct ctl_opts *o, int argc, char **argv)
         fprintf(stderr, "anxinctl: silence refused: %s\n", m ? m : PQerrorMessage(db));
         rc = 1;
     } else {
+        char tgt[40], detail[300];
+        snprintf(tgt, sizeof tgt, "silence:%s", PQgetvalue(r, 0, 0));
+        cJSON *dj = cJSON_CreateObject();
+        cJSON_AddStringToObject(dj, "scope", scope);
+        cJSON_AddStringToObject(dj, "target", target);
+        cJSON_AddStringToObject(dj, "reason", reason);
+        if (!cJSON_PrintPreallocated(dj, detail, sizeof detail, 0))
+            snprintf(detail, sizeof detail, "{}");
+        cJSON_Delete(dj);
+        ctl_audit(db, "silence.add", tgt, "ok", detail);
         printf("silence %s: %s %s from %s to %s%s%s\n", PQgetvalue(r, 0, 0), scope, target,
                PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), every ? ", every " : "",
                every ? every : "");
@@ -309,6 +314,9 @@ static int silence_cancel(const struct ctl_opts *o, const char *id)
         fprintf(stderr, "anxinctl: no silence %s in force\n", id);
         rc = 1;
     } else {
+        char tgt[40];
+        snprintf(tgt, sizeof tgt, "silence:%s", id);
+        ctl_audit(db, "silence.cancel", tgt, "ok", NULL);
         printf("silence %s cancelled\n", id);
     }
     PQclear(r);

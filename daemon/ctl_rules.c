@@ -32,12 +32,7 @@ static const char *rules_dir(const struct ctl_opts *o, const char *given, struct
 {
     if (given)
         return given;
-    struct cfg_diags diags = {0};
-    FILE *quiet = fopen("/dev/null", "w");
-    struct cfg *c = ctl_load_config(ctl_conf_path(o), &diags, quiet ? quiet : stderr);
-    if (quiet)
-        fclose(quiet);
-    cfg_diags_free(&diags);
+    struct cfg *c = ctl_config_quiet(o);
     if (!c)
         return ANXIN_SYSCONFDIR "/rules.d";
     *keep = c;

@@ -52,38 +52,6 @@ static int query_failed(PGresult *r, const char *what)
     return 1;
 }
 
-/* Terminal columns of a UTF-8 string: CJK characters take two. */
-static int display_width(const char *s)
-{
-    int cols = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        unsigned cp;
-        int n;
-        if (*p < 0x80) { cp = *p; n = 1; }
-        else if ((*p & 0xE0) == 0xC0) { cp = *p & 0x1F; n = 2; }
-        else if ((*p & 0xF0) == 0xE0) { cp = *p & 0x0F; n = 3; }
-        else { cp = *p & 0x07; n = 4; }
-        int i;
-        for (i = 1; i < n && p[i]; i++)
-            cp = (cp << 6) | (p[i] & 0x3F);
-        cols += (cp >= 0x1100 && (cp <= 0x115F || cp >= 0x2E80)) ? 2 : 1;
-        p += i;
-    }
-    return cols;
-}
-
-/* Prints s left-aligned in a column `width` wide and the gap to the next;
- * width 0 for the last column, which is not padded. */
-static void put_col(const char *s, int width)
-{
-    fputs(s, stdout);
-    if (width == 0)
-        return;
-    for (int cols = display_width(s); cols < width; cols++)
-        putchar(' ');
-    putchar(' ');
-}
-
 /* A name is what an operator types and reads in `list`: 1 to 64 characters
  * of valid UTF-8, no control characters. */
 static bool valid_name(const char *s)
@@ -262,6 +230,10 @@ static int cmd_create(const struct ctl_opts *o, int argc, char **argv)
         return 1;
     }
     const char *exp = PQgetvalue(r, 0, 0);
+    char tgt[80], detail[64];
+    snprintf(tgt, sizeof tgt, "token:%s", name);
+    snprintf(detail, sizeof detail, "{\"role\": \"%s\"}", role);
+    ctl_audit(db, "token.create", tgt, "ok", detail);
     fprintf(stderr, "anxinctl: token \"%s\" (%s%s%s%s) created; copy it now, it cannot be "
                     "shown again\n", name, role, *exp ? ", expires " : "", exp,
             *exp ? " UTC+8" : "");
@@ -305,16 +277,16 @@ static int cmd_list(const struct ctl_opts *o, int argc, char **argv)
                                                "EXPIRES", "REVOKED", "LAST USED"};
         int width[NCOL] = {4, 8, 7, 16, 16, 16, 16};
         for (int i = 0; i < n; i++) {
-            int w = display_width(PQgetvalue(r, i, 0));
+            int w = ctl_text_width(PQgetvalue(r, i, 0));
             if (w > width[0])
                 width[0] = w;
         }
         for (int k = 0; k < NCOL; k++)
-            put_col(head[k], k == NCOL - 1 ? 0 : width[k]);
+            ctl_put_col(head[k], k == NCOL - 1 ? 0 : width[k]);
         putchar('\n');
         for (int i = 0; i < n; i++) {
             for (int k = 0; k < NCOL; k++)
-                put_col(PQgetvalue(r, i, k), k == NCOL - 1 ? 0 : width[k]);
+                ctl_put_col(PQgetvalue(r, i, k), k == NCOL - 1 ? 0 : width[k]);
             putchar('\n');
         }
         printf("(times UTC+8)\n");
@@ -359,6 +331,11 @@ static int cmd_revoke(const struct ctl_opts *o, int argc, char **argv)
         return 1;
     }
     bool now = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (now) {
+        char tgt[80];
+        snprintf(tgt, sizeof tgt, "token:%s", name);
+        ctl_audit(db, "token.revoke", tgt, "ok", NULL);
+    }
     if (!o->quiet)
         printf(now ? "token \"%s\" revoked at %s UTC+8\n"
                    : "token \"%s\" was already revoked at %s UTC+8\n",

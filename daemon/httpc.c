@@ -6,6 +6,7 @@
  * then collect finished transfers with curl_multi_info_read. */
 #include "httpc.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ struct httpc_req {
     char retry_after[64];
     char error[CURL_ERROR_SIZE];
     uint64_t started_ms;
+    bool easy_in_multi;
     struct httpc_req *prev, *next;
 };
 
@@ -62,7 +64,8 @@ static void unlink_req(struct httpc_req *r)
 
 static void free_req(struct httpc_req *r)
 {
-    curl_multi_remove_handle(r->h->multi, r->easy);
+    if (r->easy_in_multi)
+        curl_multi_remove_handle(r->h->multi, r->easy);
     curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     free(r->body);
@@ -88,6 +91,10 @@ static void check_done(struct httpc *h)
                    : (r->error[0] ? r->error : curl_easy_strerror(resp.curl_code));
         resp.elapsed_ms = (int64_t)(uv_now(h->loop) - r->started_ms);
         unlink_req(r);
+        /* Out of the multi handle before the callback, which may start the
+         * next request: its connection is then free for that one. */
+        curl_multi_remove_handle(h->multi, r->easy);
+        r->easy_in_multi = false;
         r->cb(r->arg, &resp);
         free_req(r);
     }
@@ -314,6 +321,7 @@ struct httpc_req *httpc_start(struct httpc *h, const char *url, const struct htt
     r->started_ms = uv_now(h->loop);
     if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
         goto fail;
+    r->easy_in_multi = true;
     r->next = h->reqs;
     if (h->reqs)
         h->reqs->prev = r;

@@ -6,7 +6,11 @@
  * MHD_get_timeout says when MHD_run must be called even without I/O (idle
  * connection timeouts). The access handler is called first with the headers,
  * then once per chunk of upload data, then once more with *upload_data_size
- * == 0; a response may only be queued in that last call for uploads. */
+ * == 0; a response may only be queued in that last call for uploads.
+ * A content reader may suspend its connection and return 0 (then MHD does
+ * not call it until the connection is resumed); a suspended connection
+ * neither times out nor notices a client that left, and MHD_stop_daemon
+ * must not meet one, so streams are resumed before the server stops. */
 #include "httpd.h"
 
 #include <arpa/inet.h>
@@ -29,10 +33,28 @@ struct httpd {
     void *arg;
     int port;
     int handles_open;
+    bool tls;
+    char *cert_pem, *key_pem;   /* MHD keeps pointers to these */
+    struct httpd_stream *streams;   /* live streams, for httpd_close */
+    struct httpd_upload *deferred;  /* suspended, waiting for httpd_complete */
+};
+
+struct httpd_stream {
+    struct httpd *d;
+    struct MHD_Connection *conn;
+    char *buf;                  /* queued bytes buf[off..len) */
+    size_t off, len, cap;
+    bool suspended;             /* waiting in the reader for data */
+    bool ending;
+    httpd_stream_close_cb on_close;
+    void *arg;
+    const char *content_type;
+    struct httpd_stream *prev, *next;
 };
 
 /* Per-request state while the body arrives, and a deferred reply. */
 struct httpd_upload {
+    struct httpd_stream *stream;    /* set by httpd_stream_open */
     char *buf;
     size_t len;
     int too_large;
@@ -41,6 +63,7 @@ struct httpd_upload {
     bool deferred;              /* suspended, waiting for httpd_complete */
     bool reply_ready;
     struct httpd_reply reply;
+    struct httpd_upload *dprev, *dnext;     /* in d->deferred while deferred */
 };
 
 struct httpd_pending {
@@ -90,9 +113,146 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct httpd_reply *
                             rep->content_type ? rep->content_type : "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (rep->content_type && strncmp(rep->content_type, "text/html", 9) == 0) {
+        /* The console loads nothing from elsewhere and is never framed. */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
     if (rep->header_name && rep->header_value)
         MHD_add_response_header(r, rep->header_name, rep->header_value);
+    if (rep->cookie) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, rep->cookie);
+        free(rep->cookie);
+        rep->cookie = NULL;
+    }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)(rep->status ? rep->status : 200), r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+
+/* ---- streams ------------------------------------------------------------ */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct httpd_stream *s = cls;
+    (void)pos;
+    if (s->off < s->len) {
+        size_t n = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(buf, s->buf + s->off, n);
+        s->off += n;
+        if (s->off == s->len)
+            s->off = s->len = 0;
+        return (ssize_t)n;
+    }
+    /* An ended stream closes its connection: a keep-alive connection
+     * left idle would only hold a slot, and clients reconnect anyway. */
+    if (s->ending)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    return 0;
+}
+
+/* The response is gone: the client left or the stream ended. */
+static void stream_free(void *cls)
+{
+    struct httpd_stream *s = cls;
+    struct httpd *d = s->d;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (d->streams == s)
+        d->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->on_close)
+        s->on_close(s->arg, s);
+    free(s->buf);
+    free(s);
+}
+
+/* Wakes a suspended stream; MHD is run on the next loop turn, never from
+ * inside a caller that may itself be running in an MHD callback. */
+static void stream_wake(struct httpd_stream *s)
+{
+    if (!s->suspended)
+        return;
+    s->suspended = false;
+    MHD_resume_connection(s->conn);
+    uv_timer_start(&s->d->timer, on_timer, 0, 0);
+}
+
+struct httpd_stream *httpd_stream_open(const struct httpd_request *req, const char *content_type,
+                                       httpd_stream_close_cb on_close, void *arg)
+{
+    struct httpd_upload *up = req->state;
+    struct httpd_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->d = up->d;
+    s->conn = up->conn;
+    s->on_close = on_close;
+    s->arg = arg;
+    s->content_type = content_type;
+    up->stream = s;
+    return s;
+}
+
+int httpd_stream_write(struct httpd_stream *s, const char *data, size_t len)
+{
+    if (s->ending)
+        return ANX_ESTATE;
+    if (s->len - s->off + len > HTTPD_STREAM_MAX_QUEUE) {
+        log_warn(s->d->log, "http: a stream client reads too slowly; disconnecting it");
+        httpd_stream_end(s);
+        return ANX_ESTATE;
+    }
+    if (s->len + len > s->cap) {
+        size_t ncap = s->cap ? s->cap : 4096;
+        while (ncap < s->len + len)
+            ncap *= 2;
+        char *nb = realloc(s->buf, ncap);
+        if (!nb)
+            return ANX_ENOMEM;
+        s->buf = nb;
+        s->cap = ncap;
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    stream_wake(s);
+    return 0;
+}
+
+void httpd_stream_end(struct httpd_stream *s)
+{
+    s->ending = true;
+    stream_wake(s);
+}
+
+static enum MHD_Result start_stream(struct httpd *d, struct MHD_Connection *c,
+                                    struct httpd_stream *s)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!r) {
+        if (s->on_close)
+            s->on_close(s->arg, s);
+        free(s);
+        return MHD_NO;
+    }
+    s->next = d->streams;
+    if (d->streams)
+        d->streams->prev = s;
+    d->streams = s;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, s->content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* Proxies in front of anxind must not hold events back. */
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    enum MHD_Result ok = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);
     return ok;
 }
@@ -157,8 +317,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .state = up,
     };
     d->handler(d->arg, &req, &rep);
+    if (up->stream) {
+        free(rep.body);
+        free(rep.cookie);
+        struct httpd_stream *st = up->stream;
+        up->stream = NULL;
+        return start_stream(d, c, st);
+    }
     if (up->deferred) {
         free(rep.body);
+        free(rep.cookie);
+        up->dnext = d->deferred;
+        if (d->deferred)
+            d->deferred->dprev = up;
+        d->deferred = up;
         MHD_suspend_connection(c);
         return MHD_YES;
     }
@@ -172,9 +344,21 @@ struct httpd_pending *httpd_defer(const struct httpd_request *req)
     return (struct httpd_pending *)up;
 }
 
+static void undefer(struct httpd_upload *up)
+{
+    if (up->dprev)
+        up->dprev->dnext = up->dnext;
+    else
+        up->d->deferred = up->dnext;
+    if (up->dnext)
+        up->dnext->dprev = up->dprev;
+    up->dprev = up->dnext = NULL;
+}
+
 void httpd_complete(struct httpd_pending *p, struct httpd_reply *rep)
 {
     struct httpd_upload *up = &p->up;
+    undefer(up);
     up->reply = *rep;
     up->reply_ready = true;
     MHD_resume_connection(up->conn);
@@ -192,6 +376,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (up) {
         free(up->buf);
         free(up->reply.body);
+        free(up->reply.cookie);
         free(up);
         *con_cls = NULL;
     }
@@ -241,8 +426,9 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return (int)port;
 }
 
-int httpd_new(uv_loop_t *loop, struct logger *log, const char *listen, httpd_handler h,
-              void *arg, struct httpd **out, char *err, size_t errlen)
+int httpd_new(uv_loop_t *loop, struct logger *log, const char *listen,
+              const struct httpd_tls *tls, httpd_handler h, void *arg, struct httpd **out,
+              char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -261,7 +447,31 @@ int httpd_new(uv_loop_t *loop, struct logger *log, const char *listen, httpd_han
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    /* The logger must come first or MHD logs the earlier options itself. */
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "http: this libmicrohttpd was built without TLS");
+            free(d);
+            return ANX_EINVAL;
+        }
+        d->cert_pem = strdup(tls->cert_pem);
+        d->key_pem = strdup(tls->key_pem);
+        if (!d->cert_pem || !d->key_pem) {
+            free(d->cert_pem);
+            free(d->key_pem);
+            free(d);
+            return ANX_ENOMEM;
+        }
+        flags |= MHD_USE_TLS;
+        d->tls = true;
+    }
+    /* The logger must come first or MHD logs the earlier options itself.
+     * Without TLS the two certificate options are MHD_OPTION_END pairs
+     * skipped by the NULL check below. */
+    struct MHD_OptionItem tls_opts[] = {
+        {d->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, d->cert_pem},
+        {d->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, d->key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
     d->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, d,
                               MHD_OPTION_EXTERNAL_LOGGER, log_mhd, d,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -269,9 +479,15 @@ int httpd_new(uv_loop_t *loop, struct logger *log, const char *listen, httpd_han
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+                              MHD_OPTION_ARRAY, tls_opts,
                               MHD_OPTION_END);
     if (!d->mhd) {
-        snprintf(err, errlen, "http: cannot listen on %s (address in use or not local?)", listen);
+        snprintf(err, errlen, d->tls ? "http: cannot listen on %s (address in use, not local, "
+                                       "or the TLS certificate and key do not match?)"
+                                     : "http: cannot listen on %s (address in use or not local?)",
+                 listen);
+        free(d->cert_pem);
+        free(d->key_pem);
         free(d);
         return ANX_EIO;
     }
@@ -297,14 +513,39 @@ int httpd_new(uv_loop_t *loop, struct logger *log, const char *listen, httpd_han
 static void closed(uv_handle_t *h)
 {
     struct httpd *d = h->data;
-    if (--d->handles_open == 0)
+    if (--d->handles_open == 0) {
+        free(d->cert_pem);
+        free(d->key_pem);
         free(d);
+    }
 }
 
 void httpd_close(struct httpd *d)
 {
     if (!d)
         return;
+    /* MHD_stop_daemon must not meet a suspended connection: end every
+     * stream and let MHD see them resumed. */
+    for (struct httpd_stream *s = d->streams; s; s = s->next) {
+        s->ending = true;
+        if (s->suspended) {
+            s->suspended = false;
+            MHD_resume_connection(s->conn);
+        }
+    }
+    /* Requests still waiting for the database get 503 now. Their owners'
+     * httpd_complete must not come after this (see httpd.h). */
+    while (d->deferred) {
+        struct httpd_upload *up = d->deferred;
+        undefer(up);
+        up->reply = (struct httpd_reply){
+            .status = 503,
+            .body = strdup("{\"error\":\"unavailable\",\"detail\":\"anxind is stopping\"}\n"),
+        };
+        up->reply_ready = true;
+        MHD_resume_connection(up->conn);
+    }
+    MHD_run(d->mhd);
     uv_poll_stop(&d->poll);
     uv_timer_stop(&d->timer);
     /* Stop MHD before libuv lets go of its fd: MHD closes the epoll fd. */
@@ -319,6 +560,11 @@ const char *httpd_header(const struct httpd_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *httpd_cookie(const struct httpd_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
 const char *httpd_query(const struct httpd_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -327,4 +573,9 @@ const char *httpd_query(const struct httpd_request *req, const char *name)
 int httpd_port(const struct httpd *d)
 {
     return d->port;
+}
+
+int httpd_is_tls(const struct httpd *d)
+{
+    return d->tls;
 }

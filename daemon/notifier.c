@@ -31,7 +31,21 @@ struct job {
     uv_timer_t timer;
     bool timer_open;
     bool rate_slot;                 /* waiting for a send slot already reserved */
+    int http_index;                 /* provider of req, or of the queue it waits in */
+    bool queued;                    /* waiting for one of the provider's request slots */
     struct job *prev, *next;
+    struct job *qnext;              /* in the provider's queue */
+};
+
+/* Requests in flight per provider. More would wait inside curl for one of
+ * its connections (httpc caps them per host) with their timeout already
+ * running, and a burst would fail by timing out in curl's queue; they wait
+ * in the notifier's own queue instead, in order, with no clock running. */
+#define PROVIDER_MAX_INFLIGHT ((int)HTTPC_MAX_HOST_CONNECTIONS / 2)
+
+struct send_queue {
+    struct job *head, *tail;
+    int inflight;
 };
 
 /* A circuit breaker per provider: after BREAKER_FAILS failures in a row the
@@ -68,6 +82,7 @@ struct notifier {
     struct strmap sent;                 /* "provider\x1f+86..." -> struct sent_log */
     struct breaker breakers[CFG_MAX_PROVIDERS];
     struct bucket buckets[CFG_MAX_PROVIDERS];
+    struct send_queue queues[CFG_MAX_PROVIDERS];
     unsigned sends_since_prune;
     bool closing;
 };
@@ -141,6 +156,51 @@ static void link_job(struct notifier *nf, struct job *j)
     nf->n_jobs++;
 }
 
+static void send_http_now(struct job *j, int index, const struct cfg_provider *p);
+static const struct cfg_provider *current_provider(const struct job *j, int *index);
+static void attempt(struct job *j);
+
+static void unqueue(struct notifier *nf, struct job *j)
+{
+    struct send_queue *q = &nf->queues[j->http_index];
+    struct job *prev = NULL;
+    for (struct job *x = q->head; x; prev = x, x = x->qnext) {
+        if (x != j)
+            continue;
+        if (prev)
+            prev->qnext = x->qnext;
+        else
+            q->head = x->qnext;
+        if (q->tail == x)
+            q->tail = prev;
+        break;
+    }
+    j->qnext = NULL;
+    j->queued = false;
+}
+
+/* A request of provider index ended: the next one waiting takes its slot. */
+static void release_slot(struct notifier *nf, int index)
+{
+    struct send_queue *q = &nf->queues[index];
+    nf->n_inflight--;
+    q->inflight--;
+    while (!nf->closing && q->head && q->inflight < PROVIDER_MAX_INFLIGHT) {
+        struct job *j = q->head;
+        q->head = j->qnext;
+        if (!q->head)
+            q->tail = NULL;
+        j->qnext = NULL;
+        j->queued = false;
+        int i = -1;
+        const struct cfg_provider *p = current_provider(j, &i);
+        if (p && i == index)
+            send_http_now(j, index, p);
+        else
+            attempt(j);     /* the configuration changed under it */
+    }
+}
+
 static void job_closed(uv_handle_t *h)
 {
     struct job *j = h->data;
@@ -158,10 +218,12 @@ static void finish_job(struct job *j)
     if (j->next)
         j->next->prev = j->prev;
     nf->n_jobs--;
+    if (j->queued)
+        unqueue(nf, j);
     if (j->req) {
         httpc_cancel(j->req);
         j->req = NULL;
-        nf->n_inflight--;
+        release_slot(nf, j->http_index);
     }
     if (j->timer_open) {
         uv_timer_stop(&j->timer);
@@ -183,8 +245,6 @@ static const struct cfg_provider *current_provider(const struct job *j, int *ind
         *index = i;
     return &c->providers[i];
 }
-
-static void attempt(struct job *j);
 
 static void on_retry_timer(uv_timer_t *t)
 {
@@ -290,7 +350,7 @@ static void on_http_done(void *arg, const struct httpc_response *r)
     char err[200], ref[96];
 
     j->req = NULL;
-    nf->n_inflight--;
+    release_slot(nf, j->http_index);
     if (r->curl_code != CURLE_OK || !p) {
         snprintf(err, sizeof err, "%s", r->error ? r->error : "transfer failed");
         conclude(j, p, NOTIFIER_RETRY, 0, NULL, err, -1);
@@ -421,6 +481,23 @@ static int build_request(struct notifier *nf, int index, const struct cfg_provid
 static void send_http(struct job *j, int index, const struct cfg_provider *p)
 {
     struct notifier *nf = j->nf;
+    struct send_queue *q = &nf->queues[index];
+    if (q->inflight >= PROVIDER_MAX_INFLIGHT) {
+        j->http_index = index;
+        j->queued = true;
+        if (q->tail)
+            q->tail->qnext = j;
+        else
+            q->head = j;
+        q->tail = j;
+        return;
+    }
+    send_http_now(j, index, p);
+}
+
+static void send_http_now(struct job *j, int index, const struct cfg_provider *p)
+{
+    struct notifier *nf = j->nf;
     struct prov_request req = {0};
     char err[200];
     if (build_request(nf, index, p, j->msg, &req, err, sizeof err) != 0) {
@@ -436,12 +513,15 @@ static void send_http(struct job *j, int index, const struct cfg_provider *p)
         .timeout_ms = p->timeout_ms,
         .userpwd = req.userpwd,
     };
+    j->started_ms = clock_wall_ms();
     j->req = httpc_start(nf->http, req.url, &o, on_http_done, j);
     prov_request_free(&req);
     if (!j->req) {
         conclude(j, p, NOTIFIER_RETRY, 0, NULL, "could not start the HTTP request", -1);
         return;
     }
+    j->http_index = index;
+    nf->queues[index].inflight++;
     nf->n_inflight++;
 }
 
@@ -779,6 +859,11 @@ size_t notifier_cancel_alert(struct notifier *nf, int64_t alert_id)
 const char *notifier_secret(const struct notifier *nf, int i)
 {
     return i >= 0 && i < CFG_MAX_PROVIDERS ? nf->secrets.token[i] : NULL;
+}
+
+int notifier_provider_up(const struct notifier *nf, int i, int64_t now_ms)
+{
+    return i < 0 || i >= CFG_MAX_PROVIDERS || nf->breakers[i].open_until <= now_ms;
 }
 
 size_t notifier_pending(const struct notifier *nf)

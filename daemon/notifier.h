@@ -73,6 +73,10 @@ const char *notifier_secret(const struct notifier *nf, int i);
 /* Notifications not yet finished (sending or waiting to retry). */
 size_t notifier_pending(const struct notifier *nf);
 
+/* 1 when provider i (cfg index) is taking messages, 0 while its circuit
+ * breaker is open (recent failures in a row). */
+int notifier_provider_up(const struct notifier *nf, int i, int64_t now_ms);
+
 /* HTTP requests in flight right now. */
 size_t notifier_inflight(const struct notifier *nf);
 

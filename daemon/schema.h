@@ -12,7 +12,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#define ANXIN_SCHEMA_VERSION 6
+#define ANXIN_SCHEMA_VERSION 7
 
 /* The key of pg_advisory_xact_lock held by `anxinctl migrate` while it
  * applies a migration ("anxinsch" in ASCII). */

@@ -72,16 +72,20 @@ void token_set_clear(struct token_set *ts)
     ts->n = 0;
 }
 
-enum token_check token_check(const struct token_set *ts, const char *authorization,
-                             int64_t now_ms, const struct token **out)
+static enum token_check usable(const struct token *t, int64_t now_ms)
+{
+    if (t->revoked_ms)
+        return TOKEN_REVOKED;
+    if (t->expires_ms && now_ms >= t->expires_ms)
+        return TOKEN_EXPIRED;
+    return TOKEN_OK;
+}
+
+enum token_check token_check_secret(const struct token_set *ts, const char *tok, int64_t now_ms,
+                                    const struct token **out)
 {
     *out = NULL;
-    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
-        return TOKEN_MISSING;
-    const char *tok = authorization + 7;
-    while (*tok == ' ')
-        tok++;
-    if (!*tok)
+    if (!tok || !*tok)
         return TOKEN_MISSING;
     uint8_t digest[SHA256_LEN];
     sha256_digest(tok, strlen(tok), digest);
@@ -92,10 +96,35 @@ enum token_check token_check(const struct token_set *ts, const char *authorizati
             found = &ts->items[i];
     if (!found)
         return TOKEN_UNKNOWN;
-    if (found->revoked_ms)
-        return TOKEN_REVOKED;
-    if (found->expires_ms && now_ms >= found->expires_ms)
-        return TOKEN_EXPIRED;
-    *out = found;
-    return TOKEN_OK;
+    enum token_check r = usable(found, now_ms);
+    if (r == TOKEN_OK)
+        *out = found;
+    return r;
+}
+
+enum token_check token_check(const struct token_set *ts, const char *authorization,
+                             int64_t now_ms, const struct token **out)
+{
+    *out = NULL;
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return TOKEN_MISSING;
+    const char *tok = authorization + 7;
+    while (*tok == ' ')
+        tok++;
+    return token_check_secret(ts, tok, now_ms, out);
+}
+
+enum token_check token_by_name(const struct token_set *ts, const char *name, int64_t now_ms,
+                               const struct token **out)
+{
+    *out = NULL;
+    for (size_t i = 0; i < ts->n; i++) {
+        if (strcmp(ts->items[i].name, name) == 0) {
+            enum token_check r = usable(&ts->items[i], now_ms);
+            if (r == TOKEN_OK)
+                *out = &ts->items[i];
+            return r;
+        }
+    }
+    return TOKEN_UNKNOWN;
 }

@@ -25,9 +25,18 @@ struct token_set {
 enum token_check { TOKEN_OK, TOKEN_MISSING, TOKEN_UNKNOWN, TOKEN_EXPIRED, TOKEN_REVOKED };
 
 /* Checks an Authorization header value ("Bearer axn_..."); *out is the
- * token when TOKEN_OK. Compares digests in constant time. */
+ * token when TOKEN_OK (valid until the set is reloaded). Compares digests in
+ * constant time. */
 enum token_check token_check(const struct token_set *ts, const char *authorization,
                              int64_t now_ms, const struct token **out);
+
+/* The same for the bare token (a console login form). */
+enum token_check token_check_secret(const struct token_set *ts, const char *token, int64_t now_ms,
+                                    const struct token **out);
+
+/* The token called name, still usable (a console session's token). */
+enum token_check token_by_name(const struct token_set *ts, const char *name, int64_t now_ms,
+                               const struct token **out);
 
 /* Replaces the set with the rows of a query result (name, role, digest as
  * hex, expires ms, revoked ms). Returns 0 or ANX_ENOMEM. */

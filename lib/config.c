@@ -37,7 +37,7 @@ enum {
     K_MQTT_RECONNECT_MAX, K_MQTT_RECEIVE_MAXIMUM
 };
 enum { K_DB_CONNINFO, K_DB_PASSWORD_FILE, K_DB_PASSWORD_ENV };
-enum { K_HTTP_LISTEN };
+enum { K_HTTP_LISTEN, K_HTTP_TLS_CERT, K_HTTP_TLS_KEY, K_HTTP_CONSOLE_DIR, K_HTTP_SESSION_TIMEOUT };
 enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE, K_JRNL_KEEP };
 enum { K_PATHS_RULES, K_PATHS_TEMPLATES };
 enum {
@@ -57,7 +57,8 @@ static const char *const mqtt_keys[] = {
     "keepalive", "session_expiry", "reconnect_max", "receive_maximum", NULL
 };
 static const char *const database_keys[] = {"conninfo", "password_file", "password_env", NULL};
-static const char *const http_keys[] = {"listen", NULL};
+static const char *const http_keys[] = {"listen", "tls_cert", "tls_key", "console_dir",
+                                        "session_timeout", NULL};
 static const char *const journal_keys[] = {"dir", "fsync", "segment_size", "keep", NULL};
 static const char *const paths_keys[] = {"rules", "templates", NULL};
 static const char *const provider_keys[] = {
@@ -857,7 +858,16 @@ static void set_key(struct parser *p, int key, const char *v)
         }
         break;
     case SEC_HTTP:
-        if (!*v || listen_ok(v))
+        if (key == K_HTTP_TLS_CERT)
+            set_str(p, &c->http_tls_cert, v);
+        else if (key == K_HTTP_TLS_KEY)
+            set_str(p, &c->http_tls_key, v);
+        else if (key == K_HTTP_CONSOLE_DIR)
+            set_str(p, &c->console_dir, v);
+        else if (key == K_HTTP_SESSION_TIMEOUT)
+            set_duration(p, "session_timeout", &c->session_timeout_ms, v, 60000,
+                         7 * 86400000LL, "1m to 7d", false);
+        else if (!*v || listen_ok(v))
             set_str(p, &c->http_listen, v);
         else
             ERR(p, p->line, "listen: expected host:port like 127.0.0.1:8080, or \"\" for no "
@@ -895,16 +905,18 @@ static void set_key(struct parser *p, int key, const char *v)
     case SEC_PROVIDER: {
         struct cfg_provider *pr = &c->providers[p->idx];
         switch (key) {
-        case K_PROV_TYPE:
+        case K_PROV_TYPE: {
             int t = cfg_provider_type_parse(v);
             if (t >= 0) {
                 pr->type = (enum cfg_provider_type)t;
                 p->prov_type[p->idx] = TYPE_OK;
             } else {
-                ERR(p, p->line, "type: expected console, webhook, kannel, aliyun, tencent or twilio, got %s", quote(q, v));
+                ERR(p, p->line, "type: expected console, webhook, kannel, aliyun, tencent or "
+                    "twilio, got %s", quote(q, v));
                 p->prov_type[p->idx] = TYPE_BAD;
             }
             break;
+        }
         case K_PROV_URL: set_webhook_url(p, pr, v); break;
         case K_PROV_TOKEN_FILE:
             set_secret(p, &pr->token, "token", true, SET_LINE(seen[K_PROV_TOKEN_ENV]), v);
@@ -1480,6 +1492,13 @@ static void finish(struct parser *p, const char *conf_dir, const char *state_dir
         c->rules_dir = join_path(p, conf_dir, "rules.d");
     if (!c->templates_dir)
         c->templates_dir = join_path(p, conf_dir, "templates");
+    const int *http_seen = p->seen_fixed[SEC_HTTP];
+    if (!c->http_tls_cert != !c->http_tls_key)
+        ERR(p, SET_LINE(http_seen[c->http_tls_cert ? K_HTTP_TLS_CERT : K_HTTP_TLS_KEY]),
+            "%s is set without %s; TLS needs both the certificate and its key",
+            c->http_tls_cert ? "tls_cert" : "tls_key", c->http_tls_cert ? "tls_key" : "tls_cert");
+    if (!c->session_timeout_ms)
+        c->session_timeout_ms = 12 * 3600000LL;
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -1570,6 +1589,9 @@ void cfg_free(struct cfg *c)
     free(c->db_password.file);
     free(c->db_password.env);
     free(c->http_listen);
+    free(c->http_tls_cert);
+    free(c->http_tls_key);
+    free(c->console_dir);
     free(c->journal_dir);
     free(c->rules_dir);
     free(c->templates_dir);

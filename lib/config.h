@@ -103,6 +103,9 @@ struct cfg {
 
     /* [http] */
     char *http_listen;                  /* "127.0.0.1:8080"; NULL or "" = off */
+    char *http_tls_cert, *http_tls_key; /* PEM files; both or neither; NULL = plain HTTP */
+    char *console_dir;                  /* NULL = ANXIN_DATADIR "/console" */
+    int64_t session_timeout_ms;         /* console sessions; default 12h */
 
     /* [journal] */
     char *journal_dir;                  /* default ANXIN_STATEDIR "/journal" */

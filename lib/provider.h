@@ -112,7 +112,7 @@ typedef bool (*prov_reply_take)(const struct cJSON *item, size_t code_digits,
 int prov_collect_replies(const struct cJSON *root, prov_reply_take take, size_t code_digits,
                          struct prov_reply *out, size_t max, size_t *n, size_t *skipped);
 
-/* What came of a reply, as anxin_phone_reply (sql/006_replies.sql) says. */
+/* What came of a reply, as anxin_phone_reply (sql/007_replies.sql) says. */
 enum prov_reply_outcome {
     PROV_REPLY_ACKED,       /* it acknowledged the alert (or this person had already) */
     PROV_REPLY_TAKEN,       /* someone else had acknowledged it */

@@ -6,7 +6,13 @@ set -euo pipefail
 PKGS=(build-essential pkg-config libpaho-mqtt-dev libpq-dev libuv1-dev
       libcjson-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev
       mosquitto mosquitto-clients libmosquitto-dev postgresql-15 postgresql-client-15
-      curl openssl python3 python3-paho-mqtt python3-psycopg2 valgrind clang libclang-rt-14-dev kannel kannel-extras)
+      curl openssl python3 python3-paho-mqtt python3-psycopg2 valgrind clang libclang-rt-14-dev kannel kannel-extras
+      chromium fonts-wqy-microhei)
+# The console's browser test (tests/browser) runs in Debian's chromium under
+# node; the font gives its screenshots Chinese glyphs. A machine may already
+# have Node.js from elsewhere (NodeSource's nodejs bundles npm and conflicts
+# with Debian's npm package): Debian's nodejs and npm only when npm is absent.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

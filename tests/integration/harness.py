@@ -106,6 +106,9 @@ class Capture:
         self.requests = []
         self.plan = []
         self.default_status = 200
+        self.default_delay = 0
+        self.open = 0           # requests being answered now
+        self.max_open = 0
         self.lock = threading.Lock()
         cap = self
 
@@ -119,7 +122,10 @@ class Capture:
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
                 with cap.lock:
-                    status, delay = cap.plan.pop(0) if cap.plan else (cap.default_status, 0)
+                    status, delay = (cap.plan.pop(0) if cap.plan
+                                     else (cap.default_status, cap.default_delay))
+                    cap.open += 1
+                    cap.max_open = max(cap.max_open, cap.open)
                     rec = {"path": self.path, "headers": dict(self.headers),
                            "body": body, "status": status, "time": time.time()}
                     try:
@@ -129,6 +135,8 @@ class Capture:
                     cap.requests.append(rec)
                 if delay:
                     time.sleep(delay)
+                with cap.lock:
+                    cap.open -= 1
                 out = b'{"ok":true}' if status < 300 else b'{"error":"planned"}'
                 try:
                     self.send_response(status)
@@ -141,7 +149,10 @@ class Capture:
                 except OSError:
                     pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 256    # bursts connect many at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         # A killed anxind resets its connections; that is expected here.
         self.server.handle_error = lambda request, address: None
@@ -174,7 +185,7 @@ class Daemon:
 
     def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
                  provider_extra="", rules=None, journal_keep=None, providers=None,
-                 templates=None, http_port=None):
+                 templates=None, http_port=None, http_extra="", console_dir=None):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
@@ -212,6 +223,8 @@ reconnect_max = 2s
 conninfo = host=127.0.0.1 port=%(pg)d user=postgres dbname=%(db)s
 [http]
 listen = 127.0.0.1:%(http)d
+console_dir = %(console_dir)s
+%(http_extra)s
 [journal]
 dir = %(dir)s/journal
 %(keep)s
@@ -225,7 +238,8 @@ rules = %(rules)s
        "rules": rules or os.path.join(ROOT, "conf", "rules.d"),
        "keep": "keep = %s" % journal_keep if journal_keep else "",
        "templates": "templates = %s" % templates if templates else "",
-       "extra": extra})
+       "extra": extra, "http_extra": http_extra,
+       "console_dir": console_dir or os.path.join(ROOT, "console")})
 
     def topic(self, device):
         return "%s/v1/%s/telemetry" % (self.prefix, device)

@@ -237,3 +237,80 @@ class NotificationsDoc(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("sos.sms.txt: error: unknown field {elder.nmae}; did you mean "
                       "{elder.name}?", r.stderr)
+
+
+API_DOC = os.path.join(h.ROOT, "docs", "api.md")
+
+
+def endpoint_rows(text):
+    """(method, path, role) of the table under "## Endpoints"."""
+    sect = text.split("## Endpoints", 1)[1].split("\n## ", 1)[0]
+    return [(m.group(1), m.group(2), m.group(3)) for m in re.finditer(
+        r"^\| (GET|POST|DELETE) +\| (/\S*) +\| (none|viewer|operator|admin) +\|", sect, re.M)]
+
+
+class ApiDoc(unittest.TestCase):
+    """docs/api.md: every endpoint of the table exists and asks for exactly
+    the role the table gives it (no token: 401; the role below: 403; the
+    role itself: neither), and the audit table names every action the code
+    writes."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(API_DOC, encoding="utf-8") as f:
+            cls.text = f.read()
+        cls.db = h.fresh_db("apidoc")
+        h.import_registry(cls.db, h.sample_registry(1))
+        cls.tokens = {}
+        for role in ("viewer", "operator", "admin"):
+            r = h.ctl(cls.db, "token", "create", "--role", role, "--name", "doc-" + role)
+            assert r.returncode == 0, r.stderr
+            cls.tokens[role] = r.stdout.strip()
+        cls.d = h.Daemon(cls.db).start()
+        h.wait_for(lambda: "api: 3 token(s)" in cls.d.log(), what="tokens loaded")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    def status(self, method, path, role=None):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+        hd = {"Content-Type": "application/json"}
+        if role:
+            hd["Authorization"] = "Bearer " + self.tokens[role]
+        c.request(method, path, body=b"{}" if method == "POST" else None, headers=hd)
+        st = c.getresponse().status      # headers only: the stream never ends
+        c.close()
+        return st
+
+    def test_every_endpoint_asks_for_its_role(self):
+        rows = endpoint_rows(self.text)
+        self.assertGreaterEqual(len(rows), 15)
+        below = {"operator": "viewer", "admin": "operator"}
+        for method, path, role in rows:
+            url = path.replace("{id}", "1")
+            with self.subTest(endpoint="%s %s" % (method, path)):
+                if role == "none":
+                    self.assertNotIn(self.status(method, url), (401, 403, 405))
+                    continue
+                self.assertEqual(self.status(method, url), 401)
+                if role in below:
+                    self.assertEqual(self.status(method, url, below[role]), 403)
+                self.assertNotIn(self.status(method, url, role), (401, 403, 405))
+
+    def test_the_audit_table_lists_what_the_code_writes(self):
+        sect = self.text.split("## The audit trail", 1)[1]
+        documented = set(re.findall(r"^\| ([a-z_]+\.[a-z_]+|reload) +\|", sect, re.M))
+        written = set()
+        for d in ("daemon", "sql"):
+            for name in os.listdir(os.path.join(h.ROOT, d)):
+                with open(os.path.join(h.ROOT, d, name), encoding="utf-8") as f:
+                    src = f.read()
+                # the action is the literal second argument of each writer
+                written |= set(re.findall(r"anxin_audit\([^,()]+, '([a-z_.]+)'", src))
+                written |= set(re.findall(r"ctl_audit\(db, \"([a-z_.]+)\"", src))
+                written |= set(re.findall(r"api_audit\(d, [^,]+, \"([a-z_.]+)\"", src))
+                written |= set(re.findall(r"call\(db, \"anxin_\w+\", \"([a-z_.]+)\"", src))
+        self.assertGreaterEqual(len(written), 8, written)
+        self.assertEqual(written - documented, set())

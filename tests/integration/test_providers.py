@@ -565,3 +565,33 @@ class Faults(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Burst(unittest.TestCase):
+    def test_a_burst_waits_in_order_instead_of_timing_out_in_the_http_client(self):
+        """200 SMS at once to a provider that takes 0.3 s a request (the
+        harness's webhook has a 2 s timeout): anxind keeps at most 64 in
+        flight, the rest wait with no clock running, so none times out and
+        none is sent twice."""
+        db = h.fresh_db("burst")
+        h.import_registry(db, h.sample_registry(100))
+        cap = h.Capture()
+        cap.default_delay = 0.3
+        d = h.Daemon(db, webhook_url=cap.url).start()
+        pub = h.publisher()
+        try:
+            for i in range(1, 101):
+                h.publish(pub, d.topic("E-SOS-%04d" % i), {"events": ["sos"]})
+            cap.wait_count(200, timeout=60)
+            time.sleep(0.5)
+            self.assertEqual(len(cap.sms()), 200)
+            self.assertLessEqual(cap.max_open, 64)
+            self.assertGreater(cap.max_open, 8)         # they did run side by side
+            self.assertEqual(h.psql(db, "SELECT count(*) FROM notification_attempts "
+                                        "WHERE outcome <> 'sent'"), [["0"]])
+            self.assertEqual(h.psql(db, "SELECT count(*) FROM notifications WHERE status "
+                                        "NOT IN ('sent', 'delivered')"), [["0"]])
+        finally:
+            pub.loop_stop()
+            d.stop()
+            cap.close()

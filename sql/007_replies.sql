@@ -1,4 +1,4 @@
--- 006_replies.sql - acknowledging from the phone: an SMS reply (Kannel's
+-- 007_replies.sql - acknowledging from the phone: an SMS reply (Kannel's
 -- get-url, Aliyun's SmsUp push, Tencent's reply callback, Twilio's
 -- incoming message) is told apart by what it can do, so the person gets the
 -- right answer; a reply that acknowledges nothing goes into the audit trail
