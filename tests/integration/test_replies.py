@@ -153,8 +153,12 @@ class KannelReplies(unittest.TestCase):
                                          "alert_id = %s AND kind = 'step' AND NOT cancelled"
                                 % alert), [["0"]])
         self.assertEqual(state(self.db, control), "open")
-        # An acknowledgement is on the timeline, not in the audit trail.
-        self.assertEqual([a for a in audit(self.db) if a[2] == "alert:%s" % alert], [])
+        # And in the audit trail, as every acknowledgement is.
+        rows = [a for a in audit(self.db) if a[2] == "alert:%s" % alert]
+        self.assertEqual([(a[0], a[1], a[3]) for a in rows],
+                         [("contact:%s" % contact_id(self.db, family), "alert.ack", "ok")])
+        self.assertEqual(json.loads(rows[0][4]), {"channel": "sms", "provider": "kannel",
+                                                  "via": "kannel", "answered": True})
         self.assertGreaterEqual(self.d.metric('anxin_phone_replies_total{outcome="acked"}'), 1)
 
     def test_the_forms_people_type(self):
@@ -185,14 +189,13 @@ class KannelReplies(unittest.TestCase):
         self.text(family, code)
         self.answer(family, "已确认", count=2)
         self.assertEqual(len(events(self.db, alert, "acked")), 1)
-        taken = [a for a in audit(self.db, "reply.taken") if a[2] == "alert:%s" % alert]
-        self.assertEqual(len(taken), 1)
-        actor, _, target, outcome, detail = taken[0]
-        self.assertEqual((actor, target, outcome),
-                         ("contact:%s" % contact_id(self.db, neighbor), "alert:%s" % alert,
-                          "already_acknowledged"))
-        self.assertEqual(json.loads(detail)["provider"], "kannel")
-        self.assertTrue(json.loads(detail)["answered"])
+        # Each try is audited with what came of it.
+        acks = [a for a in audit(self.db, "alert.ack") if a[2] == "alert:%s" % alert]
+        fam, nbr = (contact_id(self.db, p) for p in (family, neighbor))
+        self.assertEqual([(a[0], a[3]) for a in acks],
+                         [("contact:%s" % fam, "ok"),
+                          ("contact:%s" % nbr, "already_acknowledged"),
+                          ("contact:%s" % fam, "already_acknowledged")])
 
     def test_unknown_codes_no_codes_and_the_desk_taking_it(self):
         alert, code = self.sos(6)
@@ -220,10 +223,10 @@ class KannelReplies(unittest.TestCase):
         self.assertEqual(self.answer("+8613800000071", "已结束"),
                          "测试老人7的告警已结束，无需确认。谢谢！")
         self.assertEqual(state(self.db, alert), "resolved")
-        closed = [a for a in audit(self.db, "reply.closed") if a[2] == "alert:%s" % alert]
-        self.assertEqual([(c[0], c[2], c[3]) for c in closed],
+        tries = [a for a in audit(self.db, "alert.ack") if a[2] == "alert:%s" % alert]
+        self.assertEqual([(c[0], c[3]) for c in tries],
                          [("contact:%s" % contact_id(self.db, "+8613800000071"),
-                           "alert:%s" % alert, "not_open:resolved")])
+                           "not_open:resolved")])
 
     def test_a_number_not_notified_is_refused_and_audited(self):
         alert, code = self.sos(8)
@@ -312,6 +315,9 @@ class CloudReplies(unittest.TestCase):
         acked = events(self.db, alert, "acked")
         self.assertEqual((acked[0][1], acked[0][2]),
                          ("contact:%s" % contact_id(self.db, "+8613800000011"), "sms"))
+        ack = audit(self.db, "alert.ack")
+        self.assertEqual([(a[0], a[3], json.loads(a[4])["answered"]) for a in ack],
+                         [("contact:%s" % contact_id(self.db, "+8613800000011"), "ok", False)])
         refused = audit(self.db, "reply.refused")
         self.assertEqual([(a[0], a[2]) for a in refused],
                          [("phone:139****0099", "alert:%s" % alert)])
@@ -344,6 +350,9 @@ class CloudReplies(unittest.TestCase):
         self.assertEqual(acked[0][1], "contact:%s" % contact_id(self.db, "+8613800000011"))
         self.assertEqual(acked[0][2], "voice")
         self.assertEqual(json.loads(acked[0][3])["note"], "家属1 按1确认")
+        self.assertEqual([(a[0], a[1], a[2], a[3], json.loads(a[4])) for a in audit(self.db)],
+                         [("contact:%s" % contact_id(self.db, "+8613800000011"), "alert.ack",
+                           "alert:%s" % alert, "ok", {"channel": "voice", "provider": "ali"})])
 
     def test_tencent_reply_callback_acknowledges(self):
         tc = FakeTencent()
@@ -414,7 +423,9 @@ class CloudReplies(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn("<Message>%s</Message>" % UNKNOWN_ANSWER, answer.decode())
         self.assertEqual([(a[0], a[1], a[2]) for a in audit(self.db)],
-                         [("phone:139****0099", "reply.refused", "alert:%s" % alert)])
+                         [("contact:%s" % contact_id(self.db, "+8613800000011"), "alert.ack",
+                           "alert:%s" % alert),
+                          ("phone:139****0099", "reply.refused", "alert:%s" % alert)])
         # A status callback posted here by mistake is not a reply.
         st, _ = post(url, *signed_request(url, [("MessageSid", "SM1"), ("From", "+14155550100"),
                                                 ("MessageStatus", "delivered"), ("Body", "")],
