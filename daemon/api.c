@@ -284,15 +284,28 @@ static void on_api_result(void *arg, const PGresult *res)
     free(c);
 }
 
-/* Runs one query for a deferred reply. params are copied. */
+int api_defer_query(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep,
+                    struct httpd_pending **slot, const char *sql, int n,
+                    const char *const *params, pgc_cb cb, void *arg)
+{
+    if (!pgc_connected(d->pg)) {
+        reply_error(rep, 503, "unavailable", "the database is unreachable; try again");
+        return -1;
+    }
+    *slot = httpd_defer(req);
+    if (pgc_query(d->pg, sql, n, params, cb, arg, 0) != 0) {
+        struct httpd_reply r = {0};
+        reply_error(&r, 500, "internal", "out of memory");
+        httpd_complete(*slot, &r);
+        return -1;
+    }
+    return 0;
+}
+
 static void defer_query(struct anxind *d, const struct httpd_request *req,
                         struct httpd_reply *rep, int kind, const char *id, const char *sql,
                         int n, const char *const *params)
 {
-    if (!pgc_connected(d->pg)) {
-        reply_error(rep, 503, "unavailable", "the database is unreachable; try again");
-        return;
-    }
     struct api_call *c = calloc(1, sizeof *c);
     if (!c) {
         reply_error(rep, 500, "internal", "out of memory");
@@ -301,13 +314,8 @@ static void defer_query(struct anxind *d, const struct httpd_request *req,
     c->d = d;
     c->kind = kind;
     snprintf(c->id, sizeof c->id, "%s", id ? id : "");
-    c->pending = httpd_defer(req);
-    if (pgc_query(d->pg, sql, n, params, on_api_result, c, 0) != 0) {
-        struct httpd_reply r = {0};
-        reply_error(&r, 500, "internal", "out of memory");
-        httpd_complete(c->pending, &r);
+    if (api_defer_query(d, req, rep, &c->pending, sql, n, params, on_api_result, c) != 0)
         free(c);
-    }
 }
 
 /* One alert as JSON, numbers masked, with its timeline and notifications. */
@@ -736,6 +744,10 @@ void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *
     }
     if (strncmp(req->path, "/api/v1/silences", 16) == 0) {
         api_silences(d, req, rep);
+        return;
+    }
+    if (strncmp(req->path, "/api/v1/tokens", 14) == 0) {
+        api_tokens_route(d, req, rep);
         return;
     }
     if (strcmp(req->path, "/api/v1/reload") == 0) {
