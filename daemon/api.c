@@ -226,8 +226,36 @@ struct api_call {
     char id[24];
 };
 
-enum { CALL_LIST, CALL_ONE, CALL_ACK, CALL_RESOLVE, CALL_REVEAL, CALL_SILENCE_ADD,
+enum { CALL_LIST, CALL_ALERTS, CALL_ONE, CALL_ACK, CALL_RESOLVE, CALL_REVEAL, CALL_SILENCE_ADD,
        CALL_SILENCE_CANCEL };
+
+static void add_title(const struct anxind *d, cJSON *alert)
+{
+    const cJSON *rule = cJSON_GetObjectItemCaseSensitive(alert, "rule");
+    if (!cJSON_IsString(rule))
+        return;
+    const struct rule *r = d->rules ? rule_find(d->rules, rule->valuestring) : NULL;
+    cJSON_AddStringToObject(alert, "title", r && r->title[0] ? r->title : rule->valuestring);
+}
+
+/* Alerts as the database has them, with each rule's title (plain words for
+ * staff, from the rules in force) added; malloc'd. */
+static char *with_titles(const struct anxind *d, const char *json)
+{
+    cJSON *doc = cJSON_Parse(json);
+    if (!doc)
+        return strdup(json);
+    if (cJSON_IsArray(doc)) {
+        cJSON *a;
+        cJSON_ArrayForEach(a, doc)
+            add_title(d, a);
+    } else {
+        add_title(d, cJSON_GetObjectItemCaseSensitive(doc, "alert"));
+    }
+    char *out = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    return out;
+}
 
 static void on_api_result(void *arg, const PGresult *res)
 {
@@ -248,14 +276,15 @@ static void on_api_result(void *arg, const PGresult *res)
         reply_error(&rep, 500, "internal", "database error");
     } else if (c->kind == CALL_SILENCE_CANCEL) {
         rep.status = 204;
-    } else if (c->kind == CALL_LIST || c->kind == CALL_ONE || c->kind == CALL_REVEAL ||
-               c->kind == CALL_SILENCE_ADD) {
-        if (c->kind == CALL_SILENCE_ADD)
-            rep.status = 201;
+    } else if (c->kind == CALL_ALERTS || c->kind == CALL_ONE) {
         if (PQgetisnull(res, 0, 0))
             reply_error(&rep, 404, "not_found", "no such alert");
         else
-            rep.body = strdup(PQgetvalue(res, 0, 0));
+            rep.body = with_titles(c->d, PQgetvalue(res, 0, 0));
+    } else if (c->kind == CALL_LIST || c->kind == CALL_REVEAL || c->kind == CALL_SILENCE_ADD) {
+        if (c->kind == CALL_SILENCE_ADD)
+            rep.status = 201;
+        rep.body = strdup(PQgetvalue(res, 0, 0));
     } else {
         const char *r = PQgetvalue(res, 0, 0);
         if (strcmp(r, "ok") == 0) {
@@ -371,7 +400,7 @@ static void api_list(struct anxind *d, const struct httpd_request *req, struct h
         return;
     }
     const char *params[1] = {state};
-    defer_query(d, req, rep, CALL_LIST, NULL,
+    defer_query(d, req, rep, CALL_ALERTS, NULL,
                 "SELECT coalesce(json_agg(s.x ORDER BY s.o DESC), '[]')::text FROM ("
                 "SELECT " ALERT_JSON " AS x0, a.opened_at AS o FROM alerts a"
                 " JOIN elders e ON e.id = a.elder_id"

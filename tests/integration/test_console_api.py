@@ -256,6 +256,8 @@ class Console(unittest.TestCase):
         self.assertNotIn("13800000021", json.dumps(doc))
         st, lst = b.call("GET", "/api/v1/alerts?state=live", bearer=self.viewer)
         mine = [a for a in lst if a["id"] == aid][0]
+        self.assertEqual((mine["rule"], mine["title"]), ("sos", "SOS紧急呼叫"))
+        self.assertEqual(doc["alert"]["title"], "SOS紧急呼叫")
         self.assertEqual(sorted((n["contact"], n["channel"]) for n in mine["notified"]),
                          [("家属2", "sms"), ("邻居2", "sms")])
 
