@@ -231,8 +231,36 @@ struct api_call {
     char id[24];
 };
 
-enum { CALL_LIST, CALL_ONE, CALL_ACK, CALL_RESOLVE, CALL_REVEAL, CALL_SILENCE_ADD,
+enum { CALL_LIST, CALL_ALERTS, CALL_ONE, CALL_ACK, CALL_RESOLVE, CALL_REVEAL, CALL_SILENCE_ADD,
        CALL_SILENCE_CANCEL };
+
+static void add_title(const struct anxind *d, cJSON *alert)
+{
+    const cJSON *rule = cJSON_GetObjectItemCaseSensitive(alert, "rule");
+    if (!cJSON_IsString(rule))
+        return;
+    const struct rule *r = d->rules ? rule_find(d->rules, rule->valuestring) : NULL;
+    cJSON_AddStringToObject(alert, "title", r && r->title[0] ? r->title : rule->valuestring);
+}
+
+/* Alerts as the database has them, with each rule's title (plain words for
+ * staff, from the rules in force) added; malloc'd. */
+static char *with_titles(const struct anxind *d, const char *json)
+{
+    cJSON *doc = cJSON_Parse(json);
+    if (!doc)
+        return strdup(json);
+    if (cJSON_IsArray(doc)) {
+        cJSON *a;
+        cJSON_ArrayForEach(a, doc)
+            add_title(d, a);
+    } else {
+        add_title(d, cJSON_GetObjectItemCaseSensitive(doc, "alert"));
+    }
+    char *out = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    return out;
+}
 
 static void on_api_result(void *arg, const PGresult *res)
 {
@@ -253,14 +281,15 @@ static void on_api_result(void *arg, const PGresult *res)
         reply_error(&rep, 500, "internal", "database error");
     } else if (c->kind == CALL_SILENCE_CANCEL) {
         rep.status = 204;
-    } else if (c->kind == CALL_LIST || c->kind == CALL_ONE || c->kind == CALL_REVEAL ||
-               c->kind == CALL_SILENCE_ADD) {
-        if (c->kind == CALL_SILENCE_ADD)
-            rep.status = 201;
+    } else if (c->kind == CALL_ALERTS || c->kind == CALL_ONE) {
         if (PQgetisnull(res, 0, 0))
             reply_error(&rep, 404, "not_found", "no such alert");
         else
-            rep.body = strdup(PQgetvalue(res, 0, 0));
+            rep.body = with_titles(c->d, PQgetvalue(res, 0, 0));
+    } else if (c->kind == CALL_LIST || c->kind == CALL_REVEAL || c->kind == CALL_SILENCE_ADD) {
+        if (c->kind == CALL_SILENCE_ADD)
+            rep.status = 201;
+        rep.body = strdup(PQgetvalue(res, 0, 0));
     } else {
         const char *r = PQgetvalue(res, 0, 0);
         if (strcmp(r, "ok") == 0) {
@@ -289,15 +318,28 @@ static void on_api_result(void *arg, const PGresult *res)
     free(c);
 }
 
-/* Runs one query for a deferred reply. params are copied. */
+int api_defer_query(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep,
+                    struct httpd_pending **slot, const char *sql, int n,
+                    const char *const *params, pgc_cb cb, void *arg)
+{
+    if (!pgc_connected(d->pg)) {
+        reply_error(rep, 503, "unavailable", "the database is unreachable; try again");
+        return -1;
+    }
+    *slot = httpd_defer(req);
+    if (pgc_query(d->pg, sql, n, params, cb, arg, 0) != 0) {
+        struct httpd_reply r = {0};
+        reply_error(&r, 500, "internal", "out of memory");
+        httpd_complete(*slot, &r);
+        return -1;
+    }
+    return 0;
+}
+
 static void defer_query(struct anxind *d, const struct httpd_request *req,
                         struct httpd_reply *rep, int kind, const char *id, const char *sql,
                         int n, const char *const *params)
 {
-    if (!pgc_connected(d->pg)) {
-        reply_error(rep, 503, "unavailable", "the database is unreachable; try again");
-        return;
-    }
     struct api_call *c = calloc(1, sizeof *c);
     if (!c) {
         reply_error(rep, 500, "internal", "out of memory");
@@ -306,13 +348,8 @@ static void defer_query(struct anxind *d, const struct httpd_request *req,
     c->d = d;
     c->kind = kind;
     snprintf(c->id, sizeof c->id, "%s", id ? id : "");
-    c->pending = httpd_defer(req);
-    if (pgc_query(d->pg, sql, n, params, on_api_result, c, 0) != 0) {
-        struct httpd_reply r = {0};
-        reply_error(&r, 500, "internal", "out of memory");
-        httpd_complete(c->pending, &r);
+    if (api_defer_query(d, req, rep, &c->pending, sql, n, params, on_api_result, c) != 0)
         free(c);
-    }
 }
 
 /* One alert as JSON, numbers masked, with its timeline and notifications. */
@@ -368,7 +405,7 @@ static void api_list(struct anxind *d, const struct httpd_request *req, struct h
         return;
     }
     const char *params[1] = {state};
-    defer_query(d, req, rep, CALL_LIST, NULL,
+    defer_query(d, req, rep, CALL_ALERTS, NULL,
                 "SELECT coalesce(json_agg(s.x ORDER BY s.o DESC), '[]')::text FROM ("
                 "SELECT " ALERT_JSON " AS x0, a.opened_at AS o FROM alerts a"
                 " JOIN elders e ON e.id = a.elder_id"
@@ -741,6 +778,10 @@ void api_handle(void *arg, const struct httpd_request *req, struct httpd_reply *
     }
     if (strncmp(req->path, "/api/v1/silences", 16) == 0) {
         api_silences(d, req, rep);
+        return;
+    }
+    if (strncmp(req->path, "/api/v1/tokens", 14) == 0) {
+        api_tokens_route(d, req, rep);
         return;
     }
     if (strcmp(req->path, "/api/v1/reload") == 0) {

@@ -26,12 +26,24 @@ struct api_who {
 bool api_authorize(struct anxind *d, const struct httpd_request *req, enum token_role need,
                    struct httpd_reply *rep, struct api_who *who);
 
+/* Runs one query whose callback will answer the request: *slot receives the
+ * pending reply before the query is queued (params are copied). Returns 0;
+ * or -1 when the request is answered already (503: the database is
+ * unreachable; 500) and cb will not be called. */
+int api_defer_query(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep,
+                    struct httpd_pending **slot, const char *sql, int n,
+                    const char *const *params, pgc_cb cb, void *arg);
+
 void api_reply_error(struct httpd_reply *rep, int status, const char *error, const char *detail);
 
 /* Appends to the audit trail (queued like every write; kept through a
  * database outage). detail_json may be NULL. */
 void api_audit(struct anxind *d, const char *actor, const char *action, const char *target,
                const char *outcome, const char *detail_json);
+
+/* api_tokens.c: /api/v1/tokens[/NAME] for admins. */
+void api_tokens_route(struct anxind *d, const struct httpd_request *req,
+                      struct httpd_reply *rep);
 
 /* api_console.c */
 bool api_console_route(struct anxind *d, const struct httpd_request *req,

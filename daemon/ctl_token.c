@@ -20,17 +20,9 @@
 #include <sys/random.h>
 
 #include "ctl.h"
-#include "sha256.h"
-
-#define TOKEN_PREFIX "axn_"
-#define TOKEN_RANDOM_BYTES 32
-#define TOKEN_B64_LEN 43        /* 256 bits in 6-bit characters, no padding */
-#define TOKEN_LEN (sizeof TOKEN_PREFIX - 1 + TOKEN_B64_LEN)
-#define NAME_MAX_CHARS 64       /* api_tokens.name's CHECK */
+#include "token_text.h"
 
 #define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI')"
-
-static const char *const roles[] = {"viewer", "operator", "admin"};
 
 static int usage(FILE *f)
 {
@@ -52,30 +44,6 @@ static int query_failed(PGresult *r, const char *what)
     return 1;
 }
 
-/* A name is what an operator types and reads in `list`: 1 to 64 characters
- * of valid UTF-8, no control characters. */
-static bool valid_name(const char *s)
-{
-    size_t chars = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n;
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-        if (*p < 0x80) n = 1;
-        else if ((*p & 0xE0) == 0xC0 && *p >= 0xC2) n = 2;
-        else if ((*p & 0xF0) == 0xE0) n = 3;
-        else if ((*p & 0xF8) == 0xF0 && *p <= 0xF4) n = 4;
-        else return false;
-        for (int i = 1; i < n; i++)
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-        p += n;
-        chars++;
-    }
-    return chars >= 1 && chars <= NAME_MAX_CHARS;
-}
-
 /* Fills buf from the kernel's CSPRNG (blocking until it is seeded). */
 static int random_bytes(unsigned char *buf, size_t len)
 {
@@ -90,28 +58,6 @@ static int random_bytes(unsigned char *buf, size_t len)
         got += (size_t)n;
     }
     return 0;
-}
-
-/* RFC 4648 section 5, without padding. out holds 4 * ceil(len / 3) + 1. */
-static void base64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t k = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[k++] = alphabet[(v >> 18) & 63];
-        out[k++] = alphabet[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[k++] = alphabet[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[k++] = alphabet[v & 63];
-    }
-    out[k] = '\0';
 }
 
 /* ---- create -------------------------------------------------------------- */
@@ -142,17 +88,15 @@ static int cmd_create(const struct ctl_opts *o, int argc, char **argv)
         fprintf(stderr, "anxinctl token create: --role and --name are required\n");
         return usage(stderr);
     }
-    bool known = false;
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
-        known |= strcmp(role, roles[i]) == 0;
+    bool known = token_role_parse(role) >= 0;
     if (!known) {
         fprintf(stderr, "anxinctl token create: unknown role \"%s\": the role is one of "
                         "viewer, operator, admin\n", role);
         return 2;
     }
-    if (!valid_name(name)) {
+    if (!token_name_ok(name)) {
         fprintf(stderr, "anxinctl token create: the name is 1 to %d characters of UTF-8 "
-                        "without control characters\n", NAME_MAX_CHARS);
+                        "without control characters\n", TOKEN_NAME_MAX_CHARS);
         return 2;
     }
     char expires_ms[24] = "";
@@ -171,21 +115,15 @@ static int cmd_create(const struct ctl_opts *o, int argc, char **argv)
         return 2;
 
     unsigned char rnd[TOKEN_RANDOM_BYTES];
-    char token[TOKEN_LEN + 1];
-    uint8_t hash[SHA256_LEN];
-    char hash_text[2 + 2 * SHA256_LEN + 1];     /* bytea input: \x and hex */
+    char token[TOKEN_TEXT_LEN + 1];
+    char hash_text[TOKEN_BYTEA_LEN + 1];
     if (random_bytes(rnd, sizeof rnd) != 0) {
         fprintf(stderr, "anxinctl token create: getrandom: %s\n", strerror(errno));
         PQfinish(db);
         return 1;
     }
-    memcpy(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
-    base64url(rnd, sizeof rnd, token + sizeof TOKEN_PREFIX - 1);
+    token_text_make(rnd, token, hash_text);
     explicit_bzero(rnd, sizeof rnd);
-    sha256_digest(token, strlen(token), hash);
-    strcpy(hash_text, "\\x");
-    for (int i = 0; i < SHA256_LEN; i++)
-        snprintf(hash_text + 2 + 2 * i, 3, "%02x", hash[i]);
 
     /* Expiry is computed by the server, from its clock, like created_at. */
     const char *params[4] = {name, role, hash_text, expires ? expires_ms : NULL};
@@ -198,7 +136,6 @@ static int cmd_create(const struct ctl_opts *o, int argc, char **argv)
         " RETURNING coalesce(" LOCAL_TIME("expires_at") ", '')",
         4, NULL, params, NULL, NULL, 0);
     explicit_bzero(hash_text, sizeof hash_text);
-    explicit_bzero(hash, sizeof hash);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         explicit_bzero(token, sizeof token);
         int rc = query_failed(r, "creating the token");

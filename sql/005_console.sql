@@ -21,11 +21,14 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log (at);
 CREATE INDEX audit_log_target ON audit_log (target, at);
 
+-- Returns the entry's id, so it can sit in the select list of the statement
+-- that makes the change (one transaction for both).
 CREATE FUNCTION anxin_audit(actor text, action text, target text, outcome text,
-                            detail jsonb DEFAULT '{}') RETURNS void
+                            detail jsonb DEFAULT '{}') RETURNS bigint
     LANGUAGE sql AS $$
     INSERT INTO audit_log (actor, action, target, outcome, detail)
     VALUES (actor, action, target, coalesce(outcome, 'ok'), coalesce(detail, '{}'))
+    RETURNING id
 $$;
 
 -- Every timeline entry is announced: the payload is small (NOTIFY takes at

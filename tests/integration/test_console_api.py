@@ -256,6 +256,8 @@ class Console(unittest.TestCase):
         self.assertNotIn("13800000021", json.dumps(doc))
         st, lst = b.call("GET", "/api/v1/alerts?state=live", bearer=self.viewer)
         mine = [a for a in lst if a["id"] == aid][0]
+        self.assertEqual((mine["rule"], mine["title"]), ("sos", "SOS紧急呼叫"))
+        self.assertEqual(doc["alert"]["title"], "SOS紧急呼叫")
         self.assertEqual(sorted((n["contact"], n["channel"]) for n in mine["notified"]),
                          [("家属2", "sms"), ("邻居2", "sms")])
 
@@ -413,6 +415,47 @@ class Console(unittest.TestCase):
         self.assertEqual([r[2] for r in rows[-2:]], ["ok", "partly_refused"])
         self.assertEqual(rows[-1][0], "token:管理员")
         self.assertEqual(b.call("GET", "/api/v1/reload", bearer=self.admin)[0], 405)
+
+    def test_admins_manage_tokens_over_the_api(self):
+        b = Http(self.d.http_port)
+        body = {"name": "夜班-2", "role": "viewer", "expires": "30d"}
+        self.assertEqual(b.call("POST", "/api/v1/tokens", body, bearer=self.operator)[0], 403)
+        self.assertEqual(b.call("GET", "/api/v1/tokens", bearer=self.operator)[0], 403)
+        for bad, word in [({"name": "", "role": "viewer"}, "name"),
+                          ({"name": "x", "role": "root"}, "role"),
+                          ({"name": "x", "role": "viewer", "expires": "soon"}, "expires"),
+                          ({"name": "a\u0007b", "role": "viewer"}, "name")]:
+            st, doc = b.call("POST", "/api/v1/tokens", bad, bearer=self.admin)
+            self.assertEqual(st, 400, bad)
+            self.assertIn(word, doc["detail"])
+        st, doc = b.call("POST", "/api/v1/tokens", body, bearer=self.admin)
+        self.assertEqual(st, 201, doc)
+        tok = doc["token"]
+        self.assertRegex(tok, r"^axn_[A-Za-z0-9_-]{43}$")
+        self.assertEqual((doc["name"], doc["role"], doc["status"]), ("夜班-2", "viewer", "active"))
+        self.assertAlmostEqual(doc["expires"] - doc["created"], 30 * 86400 * 1000, delta=2000)
+        st, doc = b.call("POST", "/api/v1/tokens", body, bearer=self.admin)
+        self.assertEqual(st, 409)
+        h.wait_for(lambda: b.call("GET", "/api/v1/alerts", bearer=tok)[0] == 200,
+                   what="the new token works")
+        st, lst = b.call("GET", "/api/v1/tokens", bearer=self.admin)
+        mine = [t for t in lst if t["name"] == "夜班-2"][0]
+        self.assertEqual(sorted(mine), ["created", "expires", "name", "revoked", "role", "status"])
+        self.assertNotIn(tok, json.dumps(lst))
+        self.assertEqual(b.call("DELETE", "/api/v1/tokens/nobody", bearer=self.admin)[0], 404)
+        self.assertEqual(b.call("DELETE", "/api/v1/tokens/%E5%A4%9C%E7%8F%AD-2",
+                                bearer=self.operator)[0], 403)
+        st, _ = b.call("DELETE", "/api/v1/tokens/%E5%A4%9C%E7%8F%AD-2", bearer=self.admin)
+        self.assertEqual(st, 204)
+        h.wait_for(lambda: b.call("GET", "/api/v1/alerts", bearer=tok)[0] == 401,
+                   what="the revoked token refused")
+        st, _ = b.call("DELETE", "/api/v1/tokens/%E5%A4%9C%E7%8F%AD-2", bearer=self.admin)
+        self.assertEqual(st, 204)                       # still revoked, once on the trail
+        self.assertIn(["token:管理员", "token:夜班-2", "ok",
+                       '{"role": "viewer", "channel": "api"}'], self.audit("token.create"))
+        self.assertEqual([r for r in self.audit("token.revoke") if r[1] == "token:夜班-2"],
+                         [["token:管理员", "token:夜班-2", "ok", '{"channel": "api"}']])
+        self.assertNotIn(tok, self.d.log())
 
     def test_cli_changes_are_on_the_audit_trail(self):
         aid = self.sos(2)

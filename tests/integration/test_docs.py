@@ -289,7 +289,7 @@ class ApiDoc(unittest.TestCase):
         self.assertGreaterEqual(len(rows), 15)
         below = {"operator": "viewer", "admin": "operator"}
         for method, path, role in rows:
-            url = path.replace("{id}", "1")
+            url = path.replace("{id}", "1").replace("{name}", "nobody")
             with self.subTest(endpoint="%s %s" % (method, path)):
                 if role == "none":
                     self.assertNotIn(self.status(method, url), (401, 403, 405))
