@@ -14,6 +14,7 @@
 #include "codec.h"
 #include "err.h"
 #include "mask.h"
+#include "msgtmpl.h"
 #include "sbuf.h"
 #include "sha1.h"
 #include "utf8.h"
@@ -205,6 +206,21 @@ static char *template_param(const char *text, const char *code, size_t max_chars
     }
 }
 
+/* SingleCallByTts collects no keys, so "确认请按1" (msgtmpl.h) would send a
+ * frightened relative pressing a key that does nothing: the call asks for
+ * the code by SMS instead (the TTS template speaks the code). malloc'd. */
+static char *voice_text(const char *text)
+{
+    const char *k = strstr(text, MTPL_VOICE_KEY);
+    if (!k)
+        return strdup(text);
+    char *out = NULL;
+    if (asprintf(&out, "%.*s%s%s", (int)(k - text), text, PROV_ALIYUN_VOICE_ACK,
+                 k + strlen(MTPL_VOICE_KEY)) < 0)
+        return NULL;
+    return out;
+}
+
 int prov_aliyun_build(const struct prov_aliyun_conf *c, const struct notify_msg *n,
                       int64_t now_ms, const char *nonce, struct prov_request *out)
 {
@@ -240,8 +256,12 @@ int prov_aliyun_build(const struct prov_aliyun_conf *c, const struct notify_msg 
     if ((rc = utc_timestamp(now_ms, ts)) != 0)
         return rc;
     snprintf(plays, sizeof plays, "%d", play);
-    char *tparam = template_param(n->text ? n->text : "", n->ack_code,
+    char *spoken = voice ? voice_text(n->text ? n->text : "") : NULL;
+    if (voice && !spoken)
+        return ANX_ENOMEM;
+    char *tparam = template_param(voice ? spoken : n->text ? n->text : "", n->ack_code,
                                   voice ? TTS_PARAM_MAX : 0, &rc);
+    free(spoken);
     if (!tparam)
         return rc;
 

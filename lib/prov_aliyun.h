@@ -50,6 +50,9 @@
  * length limit lifted for its account; the voice content is shortened here
  * to fit TtsParam's 250 characters.
  *
+ * SingleCallByTts collects no key presses: a voice text's "确认请按1" is
+ * spoken as PROV_ALIYUN_VOICE_ACK instead (reply the code by SMS).
+ *
  * Pure: credentials, time and the nonce are passed in; nothing here reads a
  * clock, a random source or the network. */
 #ifndef ANXIN_PROV_ALIYUN_H
@@ -57,6 +60,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define PROV_ALIYUN_VOICE_ACK "收到请用短信回复确认码"
 
 #include "notify.h"
 #include "provider.h"

@@ -417,6 +417,21 @@ static void test_build_voice(void **state)
     assert_string_equal(form_get(r.body, "PlayTimes", v, sizeof v), "3");
     expect_signed(&r, c.key_secret);
     prov_request_free(&r);
+
+    /* No keys are collected on these calls: the key instruction the
+     * templates add is spoken as "reply the code by SMS". */
+    n = msg(NOTIFY_VOICE, "+8613800000001", "李四 家 跌倒报警 确认请按1。");
+    assert_int_equal(prov_aliyun_build(&c, &n, 1700000000000, "nonce-4", &r), 0);
+    assert_string_equal(form_get(r.body, "TtsParam", v, sizeof v),
+                        "{\"content\":\"李四 家 跌倒报警 收到请用短信回复确认码。\","
+                        "\"code\":\"4821\"}");
+    expect_signed(&r, c.key_secret);
+    prov_request_free(&r);
+    /* An SMS keeps its text as it is. */
+    n = msg(NOTIFY_SMS, "+8613800000001", "确认请按1");
+    assert_int_equal(prov_aliyun_build(&c, &n, 1700000000000, "nonce-5", &r), 0);
+    assert_non_null(strstr(form_get(r.body, "TemplateParam", v, sizeof v), "确认请按1"));
+    prov_request_free(&r);
 }
 
 static size_t utf8_count(const char *s)
