@@ -47,10 +47,12 @@ client_id = anxind-demo
 conninfo = host=127.0.0.1 port=$pg_port user=postgres dbname=anxin
 [http]
 listen = 127.0.0.1:$http_port
+console_dir = $root/console
 [journal]
 dir = $run/journal
 [paths]
 rules = $root/conf/rules.d
+templates = $root/conf/templates
 [provider "console"]
 type = console
 output = $run/messages.txt
@@ -96,8 +98,39 @@ grep -E "alert|notification|ready|connected" "$run/anxind.log" | sed 's/^/  /'
 say "9. Health and metrics: http://127.0.0.1:$http_port/metrics"
 curl -s "http://127.0.0.1:$http_port/metrics" | grep -E '^anxin_(messages_received|messages_processed|alerts_opened|notifications_sent)'
 
+say "10. The call-center desk: a token, the API, acknowledging, the audit trail"
+token=$(ctl token create --role operator --name 值班员-演示 2>/dev/null)
+api() { curl -s -H "Authorization: Bearer $token" "$@"; }
+for _ in $(seq 1 50); do    # anxind reloads its tokens when one is created
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" \
+        "http://127.0.0.1:$http_port/api/v1/alerts")" = 200 ] && break
+    sleep 0.1
+done
+echo "GET /api/v1/alerts?state=live:"
+api "http://127.0.0.1:$http_port/api/v1/alerts?state=live" | /usr/bin/python3 -c '
+import json, sys
+for a in json.load(sys.stdin):
+    print("  #%s %s %s (%s) state=%s, notified: %s" % (a["id"], a["title"], a["elder_name"],
+          a["village"], a["state"], ", ".join(n["contact"] + "/" + n["channel"] for n in a["notified"])))'
+echo "POST /api/v1/alerts/$id/ack:"
+api -d '{"note":"已电话联系，网格员上门"}' "http://127.0.0.1:$http_port/api/v1/alerts/$id/ack"
+echo "audit_log:"
+psql -h 127.0.0.1 -p "$pg_port" -U postgres -d anxin -AtqX -F ' | ' \
+    -c "SELECT to_char(at AT TIME ZONE INTERVAL '+08:00', 'HH24:MI:SS'), actor, action, coalesce(target, ''), outcome FROM audit_log ORDER BY id" | sed 's/^/  /'
+
+say "11. Response times this month: anxinctl report response"
+ctl report response || true
+
+if [ -n "${ANXIN_DEMO_KEEP:-}" ]; then
+    say "anxind keeps running: open http://127.0.0.1:$http_port/console/ and log in with"
+    echo "  $token"
+    echo "(Ctrl-C ends the demo)"
+    wait "$anxind_pid" || true
+fi
+
 kill -TERM "$anxind_pid"
 wait "$anxind_pid" || true
 anxind_pid=
 echo
 echo "Demo done. Everything it made is under run/demo (removed on the next run)."
+echo "ANXIN_DEMO_KEEP=1 make demo keeps anxind running to try the web console."
