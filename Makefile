@@ -55,7 +55,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 CTL_OBJ    := $(CTL_SRC:%.c=$(O)/%.o)
 ANXIND_OBJ := $(ANXIND_SRC:%.c=$(O)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
-TOOLS      := $(O)/anxin-load $(O)/notify-bench
+TOOLS      := $(O)/anxin-load $(O)/notify-bench $(O)/paho-count
 
 .PHONY: all asan test test-asan demo install clean unit deps fuzz browser-deps
 all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
@@ -86,6 +86,11 @@ $(O)/tests/%: $(O)/tests/unit/%.o $$(addprefix $(O)/,$$(addsuffix .o,$$(UNIT_EXT
 $(O)/anxin-load: bench/anxin-load.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ bench/anxin-load.c -lmosquitto
+
+# The bare Paho subscriber bench/run ingest compares anxind with.
+$(O)/paho-count: bench/paho-count.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ bench/paho-count.c -lpaho-mqtt3as -pthread
 
 $(O)/notify-bench: $(O)/bench/notify-bench.o $(O)/daemon/httpc.o $(O)/daemon/notifier.o $(O)/daemon/log.o $(O)/libanxin.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -pthread

@@ -1,0 +1,383 @@
+#!/usr/bin/python3
+"""bench/ingest.py - the ingest section of bench/run (run it through bench/run).
+
+How many QoS 1 telemetry messages per second anxind takes from the broker
+and evaluates against the default rules, next to two bare limits on the
+same broker with the same messages:
+  paho       build/paho-count: Paho MQTTAsync connected as anxind connects,
+             counting in its message callback (the ceiling of the library);
+  msub       mosquitto_sub -c -q 1 -C N (the broker's ceiling);
+  anxind     build/anxind with the default rules and a registry of --devices
+             devices, counted by anxin_messages_processed_total on /metrics.
+The publisher is build/anxin-load (libmosquitto, QoS 1, flat out); its rate
+alone is measured first. Every consumer has its own persistent session and
+topic prefix of the same length (anxd/, paho/, msub/ + v1/<device>/telemetry),
+so one consumer's rounds do not queue messages for another.
+
+  drain  N messages queued in the broker for the consumer's session while it
+         is away, then the time from its connect to the N-th message.
+         (anxind: stopped, messages queued, started; timed from its
+         "mqtt: connected" log line to the /metrics poll, every 10 ms, that
+         shows N processed.)
+  live   the consumer connected first, then the publisher started: time from
+         the publisher's start to the consumer's N-th message.
+Rounds alternate the consumers' order; medians are reported.
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("ANXIN_BUILD", "build"))
+RUN = os.environ["BENCH_RUN"]
+PG = int(os.environ["BENCH_PG_PORT"])
+MQ = int(os.environ["BENCH_MQ_PORT"])
+HTTP = int(os.environ["BENCH_HTTP_PORT"])
+SERVICES = os.path.join(ROOT, "scripts", "services.sh")
+DB = "bench"
+DSN = "host=127.0.0.1 port=%d user=postgres dbname=%s" % (PG, DB)
+CONSUMERS = ("anxind", "paho", "msub")
+PREFIX = {"anxind": "anxd/v1", "paho": "paho/v1", "msub": "msub/v1"}
+CLIENT = {"anxind": "anxind-bench", "paho": "bench-paho", "msub": "bench-msub"}
+
+
+def log(msg):
+    print("ingest: " + msg, flush=True)
+
+
+def sh(*cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True,
+                          **kw).stdout
+
+
+def services(cmd, *args):
+    sh(SERVICES, cmd, RUN, *args)
+
+
+def publish(prefix, n, devices):
+    """anxin-load flat out; returns (publish s, its output line)."""
+    out = sh(os.path.join(BUILD, "anxin-load"), "-p", MQ, "-P", prefix, "-d", devices,
+             "-n", n, "-r", 0, "-s", 0, "-D", "D-").strip()
+    m = re.search(r"acknowledged (\d+) in ([\d.]+) s", out)
+    if not m or int(m.group(1)) != n:
+        sys.exit("publisher did not get every message acknowledged: " + out)
+    return float(m.group(2)), out
+
+
+class Anxind:
+    def __init__(self, devices):
+        self.dir = os.path.join(RUN, "anxind")
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "anxind.conf")
+        self.proc = None
+        with open(self.conf, "w") as f:
+            f.write("""[anxind]
+node = bench
+log_level = info
+[mqtt]
+url = tcp://127.0.0.1:%d
+client_id = %s
+topics = %s/+/telemetry
+[database]
+conninfo = host=127.0.0.1 port=%d user=postgres dbname=%s
+[http]
+listen = 127.0.0.1:%d
+console_dir = %s
+[journal]
+dir = %s/journal
+[paths]
+rules = %s
+[provider "console"]
+type = console
+output = %s/console.txt
+[channel "sms"]
+providers = console
+""" % (MQ, CLIENT["anxind"], PREFIX["anxind"], PG, DB, HTTP, os.path.join(ROOT, "console"),
+                self.dir, os.path.join(ROOT, "conf", "rules.d"), self.dir))
+
+    def start(self):
+        self.logf = open(os.path.join(self.dir, "anxind.log"), "a")
+        self.proc = subprocess.Popen([os.path.join(BUILD, "anxind"), "-c", self.conf],
+                                     stdout=self.logf, stderr=self.logf,
+                                     stdin=subprocess.DEVNULL)
+
+    def metrics(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % HTTP, timeout=5) as r:
+                body = r.read().decode()
+        except OSError:
+            return None
+        out = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def wait(self, pred, timeout, what, interval=0.01, wall=False):
+        """Polls /metrics until pred(m); returns (time, metrics): monotonic
+        time, or the wall clock with wall=True."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                sys.exit("anxind exited (%s); see %s/anxind.log" % (self.proc.returncode,
+                                                                  self.dir))
+            m = self.metrics()
+            t = time.time() if wall else time.monotonic()
+            if m is not None and pred(m):
+                return t, m
+            time.sleep(interval)
+        sys.exit("timed out waiting for anxind: " + what)
+
+    def connected_at(self):
+        """Wall-clock time of the last "mqtt: connected" line in its log."""
+        with open(os.path.join(self.dir, "anxind.log")) as f:
+            lines = [l for l in f if " mqtt: connected to " in l]
+        stamp = lines[-1].split()[0]            # 2026-11-29T13:55:49.407Z
+        return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
+        self.proc = None
+
+
+def processed(m):
+    return m.get("anxin_messages_processed_total", 0)
+
+
+def run_paho(n, timeout=300):
+    return subprocess.Popen([os.path.join(BUILD, "paho-count"), "-p", str(MQ), "-i",
+                             CLIENT["paho"], "-t", PREFIX["paho"] + "/+/telemetry", "-n", str(n),
+                             "-T", str(timeout)], stdout=subprocess.PIPE, text=True)
+
+
+def run_msub(n, timeout=300):
+    return subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQ), "-V", "5",
+                             "-c", "-x", "604800", "-i", CLIENT["msub"], "-q", "1",
+                             "-t", PREFIX["msub"] + "/+/telemetry", "-C", str(n), "-W",
+                             str(timeout)], stdout=subprocess.DEVNULL)
+
+
+def bare_paho_last(p):
+    """paho-count's own connect->last time (it excludes process start)."""
+    out = p.stdout.read()
+    if p.wait() != 0:
+        sys.exit("paho-count failed: " + out)
+    return float(re.search(r"connect->last ([\d.]+) s", out).group(1)), out.strip()
+
+
+def drain(consumer, d, n, devices):
+    """Queue n messages for the consumer's session, then time its connect->n-th."""
+    pub_s, pub_out = publish(PREFIX[consumer], n, devices)
+    if consumer == "anxind":
+        d.start()
+        # Timed from its "mqtt: connected" log line (wall clock, ms): the
+        # registry is loaded by then, and /metrics cannot say when the drain
+        # began (the loop answers only once start-up is over, by which time
+        # messages are flowing). Counters start at zero in a new process.
+        t, _ = d.wait(lambda m: processed(m) >= n, 120, "drain", 0.01, wall=True)
+        t0 = d.connected_at()
+        secs = t - t0
+        d.stop()
+    elif consumer == "paho":
+        secs, _ = bare_paho_last(run_paho(n))
+    else:
+        t0 = time.monotonic()
+        p = run_msub(n)
+        if p.wait() != 0:
+            sys.exit("mosquitto_sub failed")
+        secs = time.monotonic() - t0
+    return n / secs, pub_s
+
+
+def live(consumer, d, n, devices):
+    """Consumer connected, then publish n flat out; publisher start -> n-th."""
+    if consumer == "anxind":
+        _, m = d.wait(lambda m: True, 30, "metrics")
+        base = processed(m)
+        t0 = time.monotonic()
+        pub = subprocess.Popen([os.path.join(BUILD, "anxin-load"), "-p", str(MQ), "-P",
+                                PREFIX[consumer], "-d", str(devices), "-n", str(n), "-r", "0",
+                                "-s", "0", "-D", "D-"], stdout=subprocess.PIPE, text=True)
+        t1, _ = d.wait(lambda m: processed(m) - base >= n, 300, "live messages", 0.02)
+    else:
+        p = run_paho(n) if consumer == "paho" else run_msub(n)
+        time.sleep(0.5)         # connected (the session holds anything earlier anyway)
+        t0 = time.monotonic()
+        pub = subprocess.Popen([os.path.join(BUILD, "anxin-load"), "-p", str(MQ), "-P",
+                                PREFIX[consumer], "-d", str(devices), "-n", str(n), "-r", "0",
+                                "-s", "0", "-D", "D-"], stdout=subprocess.PIPE, text=True)
+        if consumer == "paho":
+            bare_paho_last(p)
+        elif p.wait() != 0:
+            sys.exit("mosquitto_sub failed")
+        t1 = time.monotonic()
+    out = pub.stdout.read().strip()
+    if pub.wait() != 0:
+        sys.exit("publisher failed: " + out)
+    pub_s = float(re.search(r"acknowledged \d+ in ([\d.]+) s", out).group(1))
+    return n / (t1 - t0), pub_s
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    return model, mem
+
+
+def top_other_cpu():
+    """The busiest processes not started by this run (other engineers' tests)."""
+    out = sh("ps", "-eo", "pcpu,comm", "--sort=-pcpu").splitlines()[1:6]
+    return ", ".join(" ".join(l.split()) for l in out)
+
+
+def main():
+    # Ctrl-C or a kill still stops what this run started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit("ingest: terminated"))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    ap = argparse.ArgumentParser(prog="bench/run ingest")
+    ap.add_argument("-n", "--messages", type=int, default=200000)
+    ap.add_argument("-d", "--devices", type=int, default=100000)
+    ap.add_argument("-r", "--rounds", type=int, default=3)
+    ap.add_argument("--modes", default="drain,live")
+    ap.add_argument("--out")
+    ap.add_argument("--command", default="bench/run ingest")
+    args = ap.parse_args()
+    n, devices = args.messages, args.devices
+    modes = [m for m in args.modes.split(",") if m]
+
+    uptime_before = sh("uptime").strip()
+    top_before = top_other_cpu()
+    for c in ("mq-stop", "pg-stop"):
+        subprocess.run([SERVICES, c, RUN], capture_output=True)
+    shutil.rmtree(RUN, ignore_errors=True)
+    os.makedirs(RUN)
+    services("pg-start", PG)
+    services("mq-start", MQ)
+    d = Anxind(devices)
+    results = {}
+    try:
+        sh("psql", "-h", "127.0.0.1", "-p", PG, "-U", "postgres", "-qc",
+           "CREATE DATABASE " + DB, "postgres")
+        sh(os.path.join(BUILD, "anxinctl"), "--db", DSN, "--sql-dir",
+           os.path.join(ROOT, "sql"), "migrate")
+        reg = os.path.join(RUN, "registry.json")
+        sh(sys.executable, os.path.join(ROOT, "bench", "registry.py"), devices, reg)
+        t = time.monotonic()
+        sh(os.path.join(BUILD, "anxinctl"), "--db", DSN, "--sql-dir",
+           os.path.join(ROOT, "sql"), "import", reg)
+        t_import = time.monotonic() - t
+        log("registry: %d devices imported in %.1f s" % (devices, t_import))
+
+        # Sessions: anxind's by starting it once, the others' by subscribing once.
+        t = time.monotonic()
+        d.start()
+        d.wait(lambda m: True, 120, "anxind /metrics")
+        t_start = time.monotonic() - t
+        sh(os.path.join(BUILD, "paho-count"), "-p", MQ, "-i", CLIENT["paho"], "-t",
+           PREFIX["paho"] + "/+/telemetry", "-s")
+        sh("mosquitto_sub", "-h", "127.0.0.1", "-p", MQ, "-V", "5", "-c", "-x", "604800",
+           "-i", CLIENT["msub"], "-q", "1", "-t", PREFIX["msub"] + "/+/telemetry", "-E")
+        time.sleep(1)
+        log("anxind answered /metrics %.1f s after its start" % t_start)
+
+        # The publisher alone: nobody subscribed to its topics.
+        pub_alone = []
+        for _ in range(args.rounds):
+            s, out = publish("none/v1", n, devices)
+            pub_alone.append(n / s)
+        log("publisher alone: %s msg/s" % ", ".join("%.0f" % r for r in pub_alone))
+
+        for mode in modes:
+            if mode == "drain":
+                d.stop()
+            elif d.proc is None:
+                d.start()
+                d.wait(lambda m: True, 120, "anxind /metrics")
+            for r in range(args.rounds):
+                order = CONSUMERS if r % 2 == 0 else CONSUMERS[::-1]
+                for c in order:
+                    rate, pub_s = (drain if mode == "drain" else live)(c, d, n, devices)
+                    results.setdefault((mode, c), []).append(rate)
+                    results.setdefault((mode, "pub-" + c), []).append(n / pub_s)
+                    log("%s round %d %-6s %7.0f msg/s (publisher %.0f msg/s)"
+                        % (mode, r + 1, c, rate, n / pub_s))
+        if d.proc is None:
+            d.start()
+            d.wait(lambda m: True, 120, "anxind /metrics")
+        final = d.metrics()
+    finally:
+        d.stop()
+        subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(MQ), "-i", CLIENT["msub"],
+                        "-t", "x", "-E"], capture_output=True)
+        subprocess.run([os.path.join(BUILD, "paho-count"), "-p", str(MQ), "-i", CLIENT["paho"],
+                        "-x"], capture_output=True)
+        services("mq-stop")
+        services("pg-stop")
+
+    med = {k: statistics.median(v) for k, v in results.items()}
+    model, mem = machine()
+    lines = [
+        "# Ingest: anxind against the bare Paho subscriber and mosquitto_sub",
+        "",
+        "Command: `%s`" % args.command,
+        "",
+        "Machine: %s, %d cores (%s), %d MiB; %s. Load before the run: `%s` (a shared "
+        "machine: other engineers' tests may be running; busiest processes then: %s)."
+        % (platform.platform(), os.cpu_count(), model, mem, datetime.date.today(),
+           uptime_before, top_before),
+        "",
+        "Registry: %d devices over %d elders (import %.1f s). %d messages per measurement, "
+        "QoS 1, %d rounds, medians; order alternates each round. anxind build `%s`, default "
+        "rules, log level info." % (devices, (devices * 2 + 4) // 5, t_import, n, args.rounds,
+                                    os.path.basename(BUILD)),
+        "",
+        "Publisher alone (anxin-load, nobody subscribed): %s msg/s (median %.0f)."
+        % (", ".join("%.0f" % r for r in pub_alone), statistics.median(pub_alone)),
+        "",
+        "| mode | anxind msg/s | bare Paho msg/s | mosquitto_sub msg/s | anxind/Paho | "
+        "anxind/mosquitto_sub | publisher msg/s (anxind, Paho, sub rounds) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode in modes:
+        a, p, s = med[(mode, "anxind")], med[(mode, "paho")], med[(mode, "msub")]
+        lines.append("| %s | %.0f | %.0f | %.0f | %.0f%% | %.0f%% | %.0f, %.0f, %.0f |" % (
+            mode, a, p, s, 100 * a / p, 100 * a / s, med[(mode, "pub-anxind")],
+            med[(mode, "pub-paho")], med[(mode, "pub-msub")]))
+    lines += ["", "Every round (msg/s):", ""]
+    for (mode, c), v in sorted(results.items()):
+        if not c.startswith("pub-"):
+            lines.append("- %s %s: %s" % (mode, c, ", ".join("%.0f" % x for x in v)))
+    lines += ["", "anxind after the run: processed %d, rejected %d, alerts opened %d." % (
+        final.get("anxin_messages_processed_total", 0),
+        sum(v for k, v in final.items() if k.startswith("anxin_messages_rejected_total")),
+        final.get("anxin_alerts_opened_total", 0))]
+    target = "met" if all(med[(m, "anxind")] >= 0.9 * med[(m, "paho")] for m in modes) \
+        else "NOT met"
+    lines += ["", "Target (anxind at least 90%% of the bare Paho subscriber): %s." % target]
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
