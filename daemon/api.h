@@ -18,7 +18,7 @@
 struct api_who {
     const struct token *token;  /* valid until the token set is reloaded */
     bool console;               /* came with a session cookie */
-    char actor[80];             /* "token:<name>", for the timeline and audit */
+    char actor[TOKEN_NAME_SIZE + 8];    /* "token:<name>", for the timeline and audit */
 };
 
 /* Who is asking, with at least role need; on refusal fills rep with 401 or

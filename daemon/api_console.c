@@ -127,7 +127,7 @@ static void session_login(struct anxind *d, const struct httpd_request *req,
                  "SameSite=Strict%s", id, (long long)(ttl / 1000),
                  d->httpd && httpd_is_tls(d->httpd) ? "; Secure" : "") < 0)
         rep->cookie = NULL;
-    char actor[80];
+    char actor[TOKEN_NAME_SIZE + 8];
     snprintf(actor, sizeof actor, "token:%s", t->name);
     api_audit(d, actor, "session.login", NULL, "ok", NULL);
     rep->body = who_json(t);
@@ -144,7 +144,7 @@ static void session_route(struct anxind *d, const struct httpd_request *req,
         const char *c = httpd_cookie(req, API_SESSION_COOKIE);
         const struct session *s = c ? sess_find(&d->sessions, c, clock_wall_ms()) : NULL;
         if (s) {
-            char actor[80];
+            char actor[TOKEN_NAME_SIZE + 8];
             snprintf(actor, sizeof actor, "token:%s", s->token_name);
             api_audit(d, actor, "session.logout", NULL, "ok", NULL);
             sess_drop(&d->sessions, c);

@@ -7,11 +7,12 @@
 #include <string.h>
 
 #include "err.h"
+#include "token_text.h"
 
 struct sse_sub {
     struct sse_hub *hub;        /* NULL once the hub is closing */
     struct httpd_stream *stream;
-    char token[65];
+    char token[TOKEN_NAME_SIZE];
     struct sse_sub *prev, *next;
 };
 

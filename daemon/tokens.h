@@ -7,11 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "token_text.h"
+
 enum token_role { TOKEN_VIEWER, TOKEN_OPERATOR, TOKEN_ADMIN };
 
 struct token {
     uint8_t sha256[32];
-    char name[65];
+    char name[TOKEN_NAME_SIZE];
     enum token_role role;
     int64_t expires_ms;         /* 0 = never */
     int64_t revoked_ms;         /* 0 = not revoked */

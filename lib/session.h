@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "strmap.h"
+#include "token_text.h"
 
 #define SESS_ID_BYTES 32
 #define SESS_ID_LEN (2 * SESS_ID_BYTES)    /* hex characters of the cookie value */
@@ -21,7 +22,7 @@
 
 struct session {
     char digest[65];            /* hex SHA-256 of the id: the map key */
-    char token_name[65];        /* the token it was made from */
+    char token_name[TOKEN_NAME_SIZE];   /* the token it was made from */
     int64_t created_ms;
     int64_t expires_ms;
 };

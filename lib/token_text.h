@@ -13,6 +13,7 @@
 #define TOKEN_RANDOM_BYTES 32
 #define TOKEN_TEXT_LEN (sizeof TOKEN_PREFIX - 1 + 43)  /* 256 bits in 6-bit characters */
 #define TOKEN_NAME_MAX_CHARS 64                        /* api_tokens.name's CHECK */
+#define TOKEN_NAME_SIZE (4 * TOKEN_NAME_MAX_CHARS + 1)  /* bytes: 64 characters of UTF-8 */
 #define TOKEN_BYTEA_LEN (2 + 64)                       /* "\x" and the digest in hex */
 
 /* The token text of random (TOKEN_TEXT_LEN + 1 bytes with the NUL) and its

@@ -457,6 +457,25 @@ class Console(unittest.TestCase):
                          [["token:管理员", "token:夜班-2", "ok", '{"channel": "api"}']])
         self.assertNotIn(tok, self.d.log())
 
+    def test_a_name_of_64_chinese_characters_is_whole_everywhere(self):
+        name = "长" * 64                    # 192 bytes: the longest name allowed
+        b = Http(self.d.http_port)
+        st, doc = b.call("POST", "/api/v1/tokens", {"name": name, "role": "operator"},
+                         bearer=self.admin)
+        self.assertEqual((st, doc.get("name")), (201, name))
+        tok = doc["token"]
+        h.wait_for(lambda: b.call("POST", "/api/v1/session", {"token": tok})[0] == 200,
+                   what="the new token logs in")
+        st, who = b.call("GET", "/api/v1/session")
+        self.assertEqual(who["name"], name)
+        aid = self.sos(3)
+        st, _ = b.call("POST", "/api/v1/alerts/%d/ack" % aid, {}, console=True)
+        self.assertEqual(st, 200)
+        self.assertEqual(h.psql(self.db, "SELECT acked_by FROM alerts WHERE id = %d" % aid),
+                         [["token:" + name]])
+        self.assertIn(["token:" + name, "alert:%d" % aid, "ok", '{"channel": "console"}'],
+                      self.audit("alert.ack"))
+
     def test_cli_changes_are_on_the_audit_trail(self):
         aid = self.sos(2)
         r = h.ctl(self.db, "ack", str(aid), "--note", "电话联系")
