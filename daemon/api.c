@@ -13,6 +13,7 @@
 #include "api.h"
 #include "clock.h"
 #include "kpi.h"
+#include "silence_sql.h"
 
 struct text {
     char *p;
@@ -618,9 +619,8 @@ static void api_silences(struct anxind *d, const struct httpd_request *req,
             if (api_authorize(d, req, TOKEN_VIEWER, rep, &who))
                 defer_query(d, req, rep, CALL_LIST, NULL,
                             "SELECT coalesce(json_agg(" SILENCE_JSON " ORDER BY s.starts_at),"
-                            " '[]')::text FROM silences s WHERE s.cancelled_at IS NULL"
-                            " AND (s.recur IS NULL AND s.ends_at > now() OR s.recur IS NOT NULL"
-                            "  AND (s.until_at IS NULL OR s.until_at > now()))",
+                            " '[]')::text FROM silences s WHERE "
+                            SILENCE_IN_FORCE_OR_TO_COME,
                             0, NULL);
         } else if (strcmp(req->method, "POST") == 0) {
             if (api_authorize(d, req, TOKEN_OPERATOR, rep, &who))
@@ -689,7 +689,7 @@ static void readyz(struct anxind *d, struct httpd_reply *rep)
     /* Ready when every channel in use has a provider taking messages. */
     bool chans_ok = true;
     struct text t = {0};
-    tprintf(&t, "{\"providers\":{");
+    tprintf(&t, "\"providers\":{");
     for (size_t i = 0; i < d->cfg->n_providers; i++) {
         bool up = !d->notifier || notifier_provider_up(d->notifier, (int)i, now);
         tprintf(&t, "%s\"%s\":%s", i ? "," : "", d->cfg->providers[i].name,
@@ -709,7 +709,7 @@ static void readyz(struct anxind *d, struct httpd_reply *rep)
     rep->status = ok ? 200 : 503;
     if (t.oom || asprintf(&rep->body, "{\"status\":\"%s\",\"broker\":%s,\"database\":%s,%s}\n",
                           ok ? "ready" : "not_ready", mq ? "true" : "false",
-                          db ? "true" : "false", t.p + 1) < 0)
+                          db ? "true" : "false", t.p) < 0)
         rep->body = NULL;
     free(t.p);
 }

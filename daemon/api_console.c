@@ -63,7 +63,7 @@ void api_forget_revoked(struct anxind *d)
 
 void api_on_event(struct anxind *d, const char *payload)
 {
-    if (!d->sse || !payload)
+    if (!payload || sse_clients(d->sse) == 0)
         return;
     cJSON *j = cJSON_Parse(payload);
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "event");

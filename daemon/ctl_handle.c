@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "silence_sql.h"
 #include "telemetry.h"
 
 #define actor ctl_actor
@@ -271,9 +272,7 @@ static int silence_list(const struct ctl_opts *o)
         " to_char(starts_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI'),"
         " to_char(ends_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI'),"
         " coalesce(recur, 'once'), reason, created_by"
-        " FROM silences WHERE cancelled_at IS NULL"
-        "   AND (recur IS NULL AND ends_at > now() OR recur IS NOT NULL"
-        "        AND (until_at IS NULL OR until_at > now()))"
+        " FROM silences WHERE " SILENCE_IN_FORCE_OR_TO_COME
         " ORDER BY starts_at");
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {

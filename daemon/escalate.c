@@ -9,6 +9,7 @@
  * to expire and the firing to run again; a crash after it leaves queued
  * notifications that the next start sends. So each firing pages once. */
 #include "escalate.h"
+#include "silence_sql.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -542,9 +543,7 @@ static const char silences_sql[] =
     " (extract(epoch FROM starts_at) * 1000)::bigint,"
     " (extract(epoch FROM ends_at) * 1000)::bigint,"
     " (extract(epoch FROM until_at) * 1000)::bigint, coalesce(recur, '')"
-    " FROM silences WHERE cancelled_at IS NULL"
-    "   AND (recur IS NULL AND ends_at > now()"
-    "        OR recur IS NOT NULL AND (until_at IS NULL OR until_at > now()))";
+    " FROM silences WHERE " SILENCE_IN_FORCE_OR_TO_COME;
 
 void escalate_reload_silences(struct anxind *d)
 {
