@@ -1,13 +1,13 @@
 /* paho-count.c - the ceiling of the MQTT library anxind uses: a Paho
  * MQTTAsync subscriber that only counts, for bench/run ingest.
  *
- *   paho-count -p PORT -i CLIENT_ID -t FILTER -n N [-T TIMEOUT_S]
+ *   paho-count -p PORT -i CLIENT_ID -t FILTER -n N [-T TIMEOUT_S] [-R RECEIVE_MAX]
  *   paho-count -p PORT -i CLIENT_ID -t FILTER -s      create the session and exit
  *   paho-count -p PORT -i CLIENT_ID -x                remove the session and exit
  *
  * Connects the way daemon/mqttb.c does (MQTT v5, clean start off, session
- * expiry 7 days, keepalive 30 s, no receive maximum: the broker decides, no
- * client persistence), subscribes to FILTER at QoS 1 with retain handling 2,
+ * expiry 7 days, keepalive 30 s, no receive maximum unless -R gives one
+ * (anxind's [mqtt] receive_maximum), no client persistence), subscribes to FILTER at QoS 1 with retain handling 2,
  * and counts messages in the message callback (the PUBACK goes after it
  * returns) until N have arrived. Prints one line:
  *   paho-count: N messages; connect->last T s (R msg/s); first->last T s (R msg/s)
@@ -86,16 +86,17 @@ static void on_connected(void *ctx, MQTTAsync_successData5 *r)
 
 int main(int argc, char **argv)
 {
-    int port = 1883, opt, setup_only = 0, remove = 0;
+    int port = 1883, opt, setup_only = 0, remove = 0, receive_max = 0;
     double timeout = 300;
     const char *id = "paho-count";
-    while ((opt = getopt(argc, argv, "p:i:t:n:T:sx")) != -1) {
+    while ((opt = getopt(argc, argv, "p:i:t:n:T:R:sx")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'i': id = optarg; break;
         case 't': filter = optarg; break;
         case 'n': target = atol(optarg); break;
         case 'T': timeout = atof(optarg); break;
+        case 'R': receive_max = atoi(optarg); break;
         case 's': setup_only = 1; break;
         case 'x': remove = 1; break;
         default:
@@ -123,6 +124,11 @@ int main(int argc, char **argv)
     p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
     p.value.integer4 = remove ? 0 : 7 * 86400;
     MQTTProperties_add(&props, &p);
+    if (receive_max > 0 && receive_max <= 65535) {
+        p.identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM;
+        p.value.integer2 = (unsigned short)receive_max;
+        MQTTProperties_add(&props, &p);
+    }
     c.connectProperties = &props;
     c.keepAliveInterval = 30;
     c.cleanstart = remove;

@@ -47,6 +47,10 @@ struct mqttb {
     pthread_mutex_t mu;
     struct mqttb_msg *head, *tail;
     size_t queued, queued_max;
+    /* The loop is delivering and looks at the queue again before it stops,
+     * so a message queued meanwhile needs no wake-up (an eventfd write here
+     * and an epoll round there, per message, when the loop keeps up). */
+    bool loop_draining;
     unsigned events;
     char reason[200];
     uint64_t received, journal_errors, connects, disconnects;
@@ -123,8 +127,10 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
         if (++b->queued > b->queued_max)
             b->queued_max = b->queued;
     }
+    bool wake = !b->loop_draining;
     pthread_mutex_unlock(&b->mu);
-    uv_async_send(&b->async);
+    if (wake)
+        uv_async_send(&b->async);
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     return 1;
@@ -296,6 +302,46 @@ static void finish_stop(struct mqttb *b)
         done(b->stop_arg);
 }
 
+/* Hands a taken list to the callback; returns how many. */
+static size_t deliver(struct mqttb *b, struct mqttb_msg *list)
+{
+    size_t n = 0;
+    while (list) {
+        struct mqttb_msg *m = list;
+        list = m->next;
+        b->o.on_msg(b->o.arg, m);
+        free(m);
+        n++;
+    }
+    return n;
+}
+
+/* Messages one wake-up delivers at most before the loop gets a turn for its
+ * timers and sockets (the rest waits one loop iteration). */
+#define DRAIN_BUDGET 4096
+
+/* Delivers what was queued while the last batch was delivered, until the
+ * queue is empty or the budget is spent. Clears loop_draining when it
+ * stops, so the next message wakes the loop again. */
+static void drain_more(struct mqttb *b, size_t done)
+{
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        struct mqttb_msg *list = b->head;
+        if (!list || done >= DRAIN_BUDGET) {
+            b->loop_draining = false;
+            pthread_mutex_unlock(&b->mu);
+            if (list)
+                uv_async_send(&b->async);
+            return;
+        }
+        b->head = b->tail = NULL;
+        b->queued = 0;
+        pthread_mutex_unlock(&b->mu);
+        done += deliver(b, list);
+    }
+}
+
 static void on_async(uv_async_t *h)
 {
     struct mqttb *b = h->data;
@@ -303,6 +349,7 @@ static void on_async(uv_async_t *h)
     struct mqttb_msg *list = b->head;
     b->head = b->tail = NULL;
     b->queued = 0;
+    b->loop_draining = true;
     unsigned ev = b->events;
     b->events = 0;
     char reason[sizeof b->reason];
@@ -310,12 +357,7 @@ static void on_async(uv_async_t *h)
     pthread_mutex_unlock(&b->mu);
 
     /* Messages first: a message received before a disconnect is older. */
-    while (list) {
-        struct mqttb_msg *m = list;
-        list = m->next;
-        b->o.on_msg(b->o.arg, m);
-        free(m);
-    }
+    size_t done = deliver(b, list);
     if (ev & EV_CONNECT_FAILED) {
         /* After a first connection Paho's automatic reconnect owns retrying;
          * a second connect of ours would race it. Only the very first
@@ -347,6 +389,8 @@ static void on_async(uv_async_t *h)
     } else if (ev & EV_SUB_OK) {
         log_info(b->log, "mqtt: subscribed to %d filter(s), QoS 1", b->n_topics);
     }
+    drain_more(b, done);
+    /* Last: done may free the bridge. */
     if ((ev & EV_DISCONNECTED) && b->stopping)
         finish_stop(b);
 }

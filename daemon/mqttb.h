@@ -4,9 +4,10 @@
  * Paho cannot be driven by an outside loop, so its receive thread does the
  * least it can: copy the message, append it to the journal (Paho sends the
  * PUBACK when our callback returns, so every acknowledged message is on disk
- * first), queue it and wake the loop with uv_async_send. The loop drains the
- * whole queue on each wake-up (uv_async_send coalesces) and hands each
- * message to the callback given at creation. Connection events travel the
+ * first), queue it and wake the loop with uv_async_send, unless the loop is
+ * still delivering: it looks at the queue again before it stops (up to 4096
+ * messages per wake-up, then its timers and sockets get a turn). Each
+ * message goes to the callback given at creation. Connection events travel the
  * same way, so everything the daemon does still happens on the loop thread. */
 #ifndef ANXIN_MQTTB_H
 #define ANXIN_MQTTB_H

@@ -11,6 +11,8 @@
  * 0x82F63B78 : 0). tests/unit/test_journal.c recomputes it that way. */
 #include "crc32c.h"
 
+#include <string.h>
+
 static const uint32_t crc32c_table[256] = {
     0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4, 0xc79a971f, 0x35f1141c,
     0x26a1e7e8, 0xd4ca64eb, 0x8ad958cf, 0x78b2dbcc, 0x6be22838, 0x9989ab3b,
@@ -57,14 +59,46 @@ static const uint32_t crc32c_table[256] = {
     0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
+static uint32_t crc32c_bytewise(uint32_t crc, const unsigned char *p, size_t len)
+{
+    while (len--)
+        crc = (crc >> 8) ^ crc32c_table[(crc ^ *p++) & 0xffu];
+    return crc;
+}
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+
+/* SSE4.2's crc32 instruction computes this very CRC (Intel SDM, "CRC32 -
+ * Accumulate CRC32 Value": polynomial 0x11EDC6F41, reflected), eight bytes
+ * at a time: the journal checksums every received message on Paho's thread,
+ * where the table took about a quarter of a microsecond per message. */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *p, size_t len)
+{
+    uint64_t c = crc;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        c = _mm_crc32_u64(c, v);
+    }
+    crc = (uint32_t)c;
+    for (; len; p++, len--)
+        crc = _mm_crc32_u8(crc, *p);
+    return crc;
+}
+#endif
+
 uint32_t crc32c_update(uint32_t crc, const void *data, size_t len)
 {
     const unsigned char *p = data;
 
     crc = ~crc;
-    while (len--)
-        crc = (crc >> 8) ^ crc32c_table[(crc ^ *p++) & 0xffu];
-    return ~crc;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2"))
+        return ~crc32c_sse42(crc, p, len);
+#endif
+    return ~crc32c_bytewise(crc, p, len);
 }
 
 uint32_t crc32c(const void *data, size_t len)

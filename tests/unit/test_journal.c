@@ -205,9 +205,34 @@ static void expect_range(struct jrnl *j, uint64_t after, uint64_t from, uint64_t
 
 /* ---- files ------------------------------------------------------------ */
 
+/* Bytes of whole records at the start of a segment file, by the layout in
+ * journal.h: while a segment is being written it is mapped and longer than
+ * its records (zeros follow them), so the file's length says less. */
+static off_t records_size(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    unsigned char h[30];
+    off_t off = 0;
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    while (off + 30 <= st.st_size && pread(fd, h, 30, off) == 30 &&
+           memcmp(h, "AXJ1", 4) == 0) {
+        off_t total = 30 + (h[24] | h[25] << 8) +
+                      (off_t)((uint32_t)h[26] | (uint32_t)h[27] << 8 | (uint32_t)h[28] << 16 |
+                              (uint32_t)h[29] << 24);
+        if (off + total > st.st_size)
+            break;
+        off += total;
+    }
+    close(fd);
+    return off;
+}
+
 struct seginfo {
     uint64_t first;
-    off_t size;
+    off_t size;                         /* records_size */
 };
 
 static int seginfo_cmp(const void *a, const void *b)
@@ -235,7 +260,7 @@ static size_t list_segs(const char *dir, struct seginfo *out, size_t max)
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         assert_int_equal(stat(path, &st), 0);
         out[n].first = strtoull(de->d_name, NULL, 16);
-        out[n].size = st.st_size;
+        out[n].size = records_size(path);
         n++;
     }
     closedir(d);
@@ -510,10 +535,12 @@ static void test_torn_tail(void **state)
 
     seg_path(f, 1, path, sizeof path);
     append_n(j, 9);
-    good9 = file_size(path);
+    good9 = records_size(path);
     append_n(j, 1);
-    good10 = file_size(path);
+    good10 = records_size(path);
     close_j(f);
+    /* a clean close cuts the mapped segment back to its records */
+    assert_int_equal(file_size(path), good10);
 
     /* cut mid-record: the record is gone, its seq is given out again */
     assert_int_equal(truncate(path, good10 - 5), 0);
@@ -522,7 +549,7 @@ static void test_torn_tail(void **state)
     assert_int_equal(file_size(path), good9);
     assert_int_equal(jrnl_disk_bytes(j), (uint64_t)good9);
     append_n(j, 1);
-    assert_int_equal(file_size(path), good10);
+    assert_int_equal(records_size(path), good10);
     expect_range(j, 0, 1, 10);
     close_j(f);
 
@@ -541,7 +568,7 @@ static void test_torn_tail(void **state)
     assert_int_equal(jrnl_last_seq(j), 10);
     assert_int_equal(file_size(path), good10);
     append_n(j, 1);
-    good11 = file_size(path);
+    good11 = records_size(path);
     expect_range(j, 0, 1, 11);
     close_j(f);
 
@@ -679,40 +706,107 @@ static void test_all_segments_deleted(void **state)
 
 /* A disk that fills up mid-record: the partial record is cut off at once
  * and its seq is not spent. RLIMIT_FSIZE stands in for a full disk. */
-static void test_write_failure(void **state)
+/* Appends under RLIMIT_FSIZE (the closest to a full disk a test can get):
+ * the failing append returns ANX_EIO and leaves no bytes, the seq is not
+ * spent, and appends go on once there is room. */
+static void write_fails_then_recovers(struct fx *f, struct jrnl *j, const char *path,
+                                      rlim_t limit, int64_t segsz, bool fsync_always)
 {
-    struct fx *f = *state;
-    struct jrnl *j = open_j(f, 64 << 20, false);
     struct rlimit old, lim;
-    char path[256];
-    off_t good;
-    uint64_t seq = 0;
+    uint64_t seq = 0, last = jrnl_last_seq(j);
+    off_t good = records_size(path);
+    int rc = 0, tries = 0;
 
-    seg_path(f, 1, path, sizeof path);
-    append_n(j, 5);
-    good = file_size(path);
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, SIG_IGN);
     lim = old;
-    lim.rlim_cur = (rlim_t)good + 10;
+    lim.rlim_cur = limit;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    int rc1 = append_id(j, 6, &seq);
-    off_t after1 = file_size(path);
-    int rc2 = append_id(j, 6, &seq);
-    off_t after2 = file_size(path);
+    /* A mapped segment takes records until it is full; the one after needs
+     * its blocks reserved and fails there. */
+    while ((rc = append_id(j, last + 1, &seq)) == 0 && tries++ < 1000)
+        last = seq;
+    int rc2 = append_id(j, last + 1, &seq);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, SIG_DFL);
 
-    assert_int_equal(rc1, ANX_EIO);
+    assert_int_equal(rc, ANX_EIO);
     assert_int_equal(rc2, ANX_EIO);
-    assert_int_equal(after1, good);
-    assert_int_equal(after2, good);
-    assert_int_equal(jrnl_last_seq(j), 5);
-    assert_int_equal(jrnl_disk_bytes(j), (uint64_t)good);
+    assert_int_equal(jrnl_last_seq(j), last);
+    assert_true(records_size(path) >= good);
     append_n(j, 2);
-    expect_range(j, 0, 1, 7);
+    assert_int_equal(jrnl_last_seq(j), last + 2);
+    expect_range(j, 0, 1, last + 2);
     close_j(f);
-    expect_range(open_j(f, 64 << 20, false), 0, 1, 7);
+    expect_range(open_j(f, segsz, fsync_always), 0, 1, last + 2);
+}
+
+static void test_write_failure(void **state)
+{
+    struct fx *f = *state;
+    char path[256];
+
+    /* write(2) on every append (fsync_always): the very next append fails */
+    struct jrnl *j = open_j(f, 64 << 20, true);
+    seg_path(f, 1, path, sizeof path);
+    append_n(j, 5);
+    write_fails_then_recovers(f, j, path, (rlim_t)records_size(path) + 10, 64 << 20, true);
+}
+
+static void test_write_failure_mapped(void **state)
+{
+    struct fx *f = *state;
+    char path[256];
+
+    /* mapped: the current segment's blocks are reserved; the roll fails */
+    struct jrnl *j = open_j(f, 2000, false);
+    seg_path(f, 1, path, sizeof path);
+    append_n(j, 3);
+    write_fails_then_recovers(f, j, path, 10, 2000, false);
+    close_j(f);
+
+    /* no room to reserve a mapped segment at all: written with write(2) */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1 << 20;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    j = open_j(f, 64 << 20, false);
+    uint64_t last = jrnl_last_seq(j);
+    append_n(j, 20);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(jrnl_last_seq(j), last + 20);
+    expect_range(j, 0, 1, last + 20);
+}
+
+/* Another process reading the journal while it is written (anxinctl
+ * export-journal) sees every record so far and no corruption: the zeros
+ * after the records of a mapped segment are its end. */
+static int count_rec(void *arg, const struct jrnl_record *rec)
+{
+    (void)rec;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static void test_read_while_mapped(void **state)
+{
+    struct fx *f = *state;
+    struct jrnl *j = open_j(f, 64 << 20, false);
+    char path[256];
+    struct stat st;
+    size_t n = 0, bad = 99;
+
+    append_n(j, 40);
+    seg_path(f, 1, path, sizeof path);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > records_size(path));     /* mapped: zeros follow */
+    assert_int_equal(jrnl_read_dir(f->dir, 0, count_rec, &n, &bad, f->err, sizeof f->err), 0);
+    assert_int_equal(n, 40);
+    assert_int_equal(bad, 0);
+    assert_int_equal(jrnl_disk_bytes(j), (uint64_t)records_size(path));
 }
 
 static void test_bad_arguments(void **state)
@@ -790,6 +884,7 @@ static void test_open_errors(void **state)
 struct writer {
     struct jrnl *j;
     int min_appends;
+    int max_appends;                    /* bounds the segments a fast writer makes */
     int stop;                           /* set by the main thread */
     int appended;
     int errors;
@@ -806,6 +901,8 @@ static void *writer_main(void *arg)
         __atomic_store_n(&w->appended, w->appended + 1, __ATOMIC_RELEASE);
         if (w->appended >= w->min_appends && __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
             break;
+        if (w->appended >= w->max_appends)
+            break;
     }
     return NULL;
 }
@@ -814,7 +911,7 @@ static void test_concurrent_checkpoint(void **state)
 {
     struct fx *f = *state;
     struct jrnl *j = open_j(f, 4096, false);
-    struct writer w = { .j = j, .min_appends = 20000 };
+    struct writer w = { .j = j, .min_appends = 20000, .max_appends = 100000 };
     struct seginfo *s = calloc(65536, sizeof *s);
     pthread_t t;
     int ckpts = 0, rc_bad = 0;
@@ -947,6 +1044,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_old_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_segments_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_mapped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_while_mapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_checkpoint, setup, teardown),
