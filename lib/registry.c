@@ -39,6 +39,21 @@ int reg_category_parse(const char *s)
     return -1;
 }
 
+/* The device kinds of the default rules and the contract, shared by every
+ * device of that kind instead of a copy each (32 bytes a device). */
+static const char *const shared_kinds[] = {
+    "sos_button", "water_meter", "wearable", "bathroom_sensor", "door_sensor",
+    "smoke_alarm", "fall_detector", "gas_detector", "bed_sensor", "motion_sensor",
+};
+
+static bool kind_is_shared(const char *kind)
+{
+    for (size_t i = 0; i < sizeof shared_kinds / sizeof *shared_kinds; i++)
+        if (kind == shared_kinds[i])
+            return true;
+    return false;
+}
+
 void reg_elder_free(struct reg_elder *e)
 {
     if (!e)
@@ -59,7 +74,8 @@ void reg_elder_free(struct reg_elder *e)
     free(e->contacts);
     for (size_t i = 0; i < e->n_devices; i++) {
         free(e->devices[i].id);
-        free(e->devices[i].kind);
+        if (!kind_is_shared(e->devices[i].kind))
+            free((char *)e->devices[i].kind);
     }
     free(e->devices);
     free(e);
@@ -93,6 +109,23 @@ static int take_string(const cJSON *obj, const char *key, bool required, char **
     }
     if (!cJSON_IsString(v))
         return fail(err, errlen, "%s: expected a string", key);
+    *out = strdup(v->valuestring);
+    return *out ? 0 : ANX_ENOMEM;
+}
+
+/* The device's kind: one of shared_kinds, or a copy of its own. */
+static int take_kind(const cJSON *dev, const char **out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(dev, "kind");
+    *out = NULL;
+    if (!cJSON_IsString(v))
+        return fail(err, errlen, v && !cJSON_IsNull(v) ? "kind: expected a string"
+                                                        : "kind: missing");
+    for (size_t i = 0; i < sizeof shared_kinds / sizeof *shared_kinds; i++)
+        if (strcmp(v->valuestring, shared_kinds[i]) == 0) {
+            *out = shared_kinds[i];
+            return 0;
+        }
     *out = strdup(v->valuestring);
     return *out ? 0 : ANX_ENOMEM;
 }
@@ -160,7 +193,7 @@ static int parse_devices(struct reg_elder *e, const cJSON *arr, char *err, size_
         struct reg_device *dev = &e->devices[e->n_devices++];
         int rc;
         if ((rc = take_string(d, "id", true, &dev->id, err, errlen)) ||
-            (rc = take_string(d, "kind", true, &dev->kind, err, errlen)))
+            (rc = take_kind(d, &dev->kind, err, errlen)))
             return rc;
         const cJSON *hb = cJSON_GetObjectItemCaseSensitive(d, "heartbeat_s");
         dev->heartbeat_s = cJSON_IsNumber(hb) && hb->valuedouble >= 1 ? (uint32_t)hb->valuedouble

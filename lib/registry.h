@@ -55,7 +55,8 @@ struct reg_elder;
 
 struct reg_device {
     char *id;
-    char *kind;                 /* sos_button, water_meter, ... */
+    const char *kind;           /* sos_button, water_meter, ...: owned unless one of the
+                                 * common kinds registry.c shares (free with the elder) */
     uint32_t heartbeat_s;
     struct reg_elder *elder;
     /* Runtime state, carried over when the elder is reloaded. */
