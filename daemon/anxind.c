@@ -24,7 +24,6 @@
 #include "snapshot.h"
 
 #define SHUTDOWN_GRACE_MS 10000
-#define SNAPSHOT_EVERY_MS 30000
 
 /* Parses the configuration file; prints every problem through log (or to
  * stderr when log is NULL). Returns the config or NULL. */
@@ -185,26 +184,56 @@ static void snapshot_path(const struct anxind *d, char *out, size_t len)
     snprintf(out, len, "%s/engine.snap", d->cfg->journal_dir);
 }
 
+static uint8_t *build_snapshot(void *arg, size_t *len)
+{
+    const struct anxind *d = arg;
+    return eng_snapshot(d->eng, len);
+}
+
+/* Takes in the result of a background save, if one has finished. */
+static void collect_snapshot(struct anxind *d, bool wait)
+{
+    char err[300];
+    bool done;
+    uint64_t jseq;
+    int rc = snap_bg_poll(&d->snapshot_bg, wait, &done, &jseq, err, sizeof err);
+    if (!done)
+        return;
+    if (rc == 0)
+        d->snapshot_jseq = jseq;
+    else
+        log_error(&d->log, "rules: saving the engine state failed: %s; trying again in %lld s",
+                  err, (long long)(d->cfg->snapshot_every_ms / 1000));
+}
+
 /* Saves the engine's state when every effect of what it has seen is in the
- * database: the journal then replays exactly what came after. */
-static void save_snapshot(struct anxind *d)
+ * database: the journal then replays exactly what came after. While running,
+ * a forked child does it (snapshot.h); at a stop, the loop itself. */
+static void save_snapshot(struct anxind *d, bool in_background)
 {
     if (pgc_oldest_jseq(d->pg) != 0 || d->processed_jseq == d->snapshot_jseq)
         return;
+    char path[4200], err[300];
+    snapshot_path(d, path, sizeof path);
+    d->snapshot_ms = clock_wall_ms();
+    if (in_background) {
+        int rc = snap_bg_start(&d->snapshot_bg, path, d->processed_jseq, build_snapshot, d, err,
+                               sizeof err);
+        if (rc == ANX_EIO)
+            log_error(&d->log, "rules: cannot start saving the engine state: %s; trying again "
+                               "in %lld s", err, (long long)(d->cfg->snapshot_every_ms / 1000));
+        return;
+    }
     size_t len;
     uint8_t *buf = eng_snapshot(d->eng, &len);
-    char path[4200], err[300];
     if (!buf) {
         log_error(&d->log, "rules: out of memory saving the engine state");
         return;
     }
-    snapshot_path(d, path, sizeof path);
-    if (snap_write(path, d->processed_jseq, buf, len, err, sizeof err) == 0) {
+    if (snap_write(path, d->processed_jseq, buf, len, err, sizeof err) == 0)
         d->snapshot_jseq = d->processed_jseq;
-        d->snapshot_ms = clock_wall_ms();
-    } else {
+    else
         log_error(&d->log, "rules: %s", err);
-    }
     free(buf);
 }
 
@@ -334,8 +363,9 @@ static void on_tick(uv_timer_t *t)
     kpi_tick(d->kpi, d->pg, clock_wall_ms(), d->cfg->utc_offset_min);
     if (d->tick_count % 10 == 0)
         store_flush_last_seen(d);
-    if (clock_wall_ms() - d->snapshot_ms >= SNAPSHOT_EVERY_MS)
-        save_snapshot(d);
+    collect_snapshot(d, false);
+    if (clock_wall_ms() - d->snapshot_ms >= d->cfg->snapshot_every_ms)
+        save_snapshot(d, true);
 }
 
 static void close_cb(uv_handle_t *h)
@@ -410,7 +440,8 @@ static void close_all(struct anxind *d)
 static void shutdown_finish(struct anxind *d)
 {
     store_flush_last_seen(d);
-    save_snapshot(d);
+    collect_snapshot(d, true);
+    save_snapshot(d, false);
     save_checkpoint(d);
     close_all(d);
     log_info(&d->log, "stopped (checkpoint %" PRIu64 ")", d->saved_checkpoint);

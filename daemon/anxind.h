@@ -28,6 +28,7 @@
 #include "telemetry.h"
 #include "tokens.h"
 #include "session.h"
+#include "snapshot.h"
 #include "sse.h"
 
 #define ANXIND_VERSION "0.1.0"
@@ -93,7 +94,8 @@ struct anxind {
     bool cur_replay;
     int64_t cur_event_ts;           /* device time of the message being handled */
     uint64_t snapshot_jseq;         /* engine state saved up to this record */
-    int64_t snapshot_ms;
+    int64_t snapshot_ms;            /* last save started */
+    struct snap_bg snapshot_bg;     /* a child saving it now */
     struct alert_table alerts;
     struct id_block alert_ids, notification_ids;
     bool esc_claiming;              /* a claim of due step timers is under way */

@@ -317,26 +317,46 @@ static size_t deliver(struct mqttb *b, struct mqttb_msg *list)
 }
 
 /* Messages one wake-up delivers at most before the loop gets a turn for its
- * timers and sockets (the rest waits one loop iteration). */
-#define DRAIN_BUDGET 4096
+ * timers and sockets (the rest waits one loop iteration): about a millisecond
+ * of work, so an SMS handed to curl goes out before the next batch, not after
+ * a backlog. */
+#define DRAIN_BUDGET 256
+
+/* Detaches up to max messages from the front of the queue. With mu held. */
+static struct mqttb_msg *take_locked(struct mqttb *b, size_t max)
+{
+    struct mqttb_msg *first = b->head, *last = NULL, *m = first;
+    size_t k = 0;
+    for (; m && k < max; k++) {
+        last = m;
+        m = m->next;
+    }
+    if (!last)
+        return NULL;
+    last->next = NULL;
+    b->head = m;
+    if (!m)
+        b->tail = NULL;
+    b->queued -= k;
+    return first;
+}
 
 /* Delivers what was queued while the last batch was delivered, until the
  * queue is empty or the budget is spent. Clears loop_draining when it
  * stops, so the next message wakes the loop again. */
-static void drain_more(struct mqttb *b, size_t done)
+static void drain_more(struct mqttb *b, size_t done, size_t budget)
 {
     for (;;) {
         pthread_mutex_lock(&b->mu);
-        struct mqttb_msg *list = b->head;
-        if (!list || done >= DRAIN_BUDGET) {
+        if (!b->head || done >= budget) {
+            bool more = b->head != NULL;
             b->loop_draining = false;
             pthread_mutex_unlock(&b->mu);
-            if (list)
+            if (more)
                 uv_async_send(&b->async);
             return;
         }
-        b->head = b->tail = NULL;
-        b->queued = 0;
+        struct mqttb_msg *list = take_locked(b, budget - done);
         pthread_mutex_unlock(&b->mu);
         done += deliver(b, list);
     }
@@ -346,9 +366,7 @@ static void on_async(uv_async_t *h)
 {
     struct mqttb *b = h->data;
     pthread_mutex_lock(&b->mu);
-    struct mqttb_msg *list = b->head;
-    b->head = b->tail = NULL;
-    b->queued = 0;
+    struct mqttb_msg *list = take_locked(b, DRAIN_BUDGET);
     b->loop_draining = true;
     unsigned ev = b->events;
     b->events = 0;
@@ -389,10 +407,14 @@ static void on_async(uv_async_t *h)
     } else if (ev & EV_SUB_OK) {
         log_info(b->log, "mqtt: subscribed to %d filter(s), QoS 1", b->n_topics);
     }
-    drain_more(b, done);
-    /* Last: done may free the bridge. */
-    if ((ev & EV_DISCONNECTED) && b->stopping)
+    if ((ev & EV_DISCONNECTED) && b->stopping) {
+        /* Everything still queued, as mqttb_stop promises; then done, which
+         * may free the bridge. */
+        drain_more(b, done, SIZE_MAX);
         finish_stop(b);
+        return;
+    }
+    drain_more(b, done, DRAIN_BUDGET);
 }
 
 static char *dup_or_null(const char *s)

@@ -5,7 +5,7 @@
  * least it can: copy the message, append it to the journal (Paho sends the
  * PUBACK when our callback returns, so every acknowledged message is on disk
  * first), queue it and wake the loop with uv_async_send, unless the loop is
- * still delivering: it looks at the queue again before it stops (up to 4096
+ * still delivering: it looks at the queue again before it stops (up to 256
  * messages per wake-up, then its timers and sockets get a turn). Each
  * message goes to the callback given at creation. Connection events travel the
  * same way, so everything the daemon does still happens on the loop thread. */

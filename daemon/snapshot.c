@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -100,4 +102,81 @@ int snap_read(const char *path, uint64_t *jseq, uint8_t **data, size_t *len, cha
     memmove(buf, buf + HEADER, *len);
     *data = (uint8_t *)buf;
     return 0;
+}
+
+/* ---- saving in a child ------------------------------------------------- */
+
+int snap_bg_start(struct snap_bg *bg, const char *path, uint64_t jseq, snap_build_fn build,
+                  void *arg, char *err, size_t errlen)
+{
+    int fds[2];
+    if (bg->pid > 0)
+        return ANX_EAGAIN;
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
+        return ANX_EIO;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The loop's signal handlers would report to the parent's loop (the
+         * pipe is shared): a stop signal simply ends the child. */
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        char why[300] = "";
+        size_t len;
+        uint8_t *buf = build(arg, &len);
+        int rc = 1;
+        if (!buf)
+            snprintf(why, sizeof why, "out of memory building the engine state");
+        else if (snap_write(path, jseq, buf, len, why, sizeof why) == 0)
+            rc = 0;
+        free(buf);
+        if (rc != 0 && write(fds[1], why, strlen(why)) < 0)
+            rc = 2;
+        _exit(rc);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot fork: %s", strerror(errno));
+        close(fds[0]);
+        return ANX_EIO;
+    }
+    bg->pid = pid;
+    bg->err_fd = fds[0];
+    bg->jseq = jseq;
+    return 0;
+}
+
+int snap_bg_poll(struct snap_bg *bg, bool wait, bool *done, uint64_t *jseq, char *err,
+                 size_t errlen)
+{
+    int status;
+    pid_t r;
+    *done = false;
+    if (bg->pid <= 0)
+        return 0;
+    do
+        r = waitpid(bg->pid, &status, wait ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    char why[300];
+    ssize_t n = read(bg->err_fd, why, sizeof why - 1);
+    why[n > 0 ? n : 0] = '\0';
+    close(bg->err_fd);
+    bg->pid = 0;
+    *done = true;
+    *jseq = bg->jseq;
+    if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (why[0])
+        snprintf(err, errlen, "%s", why);
+    else if (r < 0)
+        snprintf(err, errlen, "lost the saving process: %s", strerror(errno));
+    else if (WIFSIGNALED(status))
+        snprintf(err, errlen, "the saving process was killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(err, errlen, "the saving process ended with status %d", WEXITSTATUS(status));
+    return ANX_EIO;
 }

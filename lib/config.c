@@ -38,7 +38,7 @@ enum {
 };
 enum { K_DB_CONNINFO, K_DB_PASSWORD_FILE, K_DB_PASSWORD_ENV };
 enum { K_HTTP_LISTEN, K_HTTP_TLS_CERT, K_HTTP_TLS_KEY, K_HTTP_CONSOLE_DIR, K_HTTP_SESSION_TIMEOUT };
-enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE, K_JRNL_KEEP };
+enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE, K_JRNL_KEEP, K_JRNL_SNAPSHOT_EVERY };
 enum { K_PATHS_RULES, K_PATHS_TEMPLATES };
 enum {
     K_PROV_TYPE, K_PROV_URL, K_PROV_TOKEN_FILE, K_PROV_TOKEN_ENV, K_PROV_TIMEOUT,
@@ -59,7 +59,8 @@ static const char *const mqtt_keys[] = {
 static const char *const database_keys[] = {"conninfo", "password_file", "password_env", NULL};
 static const char *const http_keys[] = {"listen", "tls_cert", "tls_key", "console_dir",
                                         "session_timeout", NULL};
-static const char *const journal_keys[] = {"dir", "fsync", "segment_size", "keep", NULL};
+static const char *const journal_keys[] = {"dir", "fsync", "segment_size", "keep",
+                                           "snapshot_every", NULL};
 static const char *const paths_keys[] = {"rules", "templates", NULL};
 static const char *const provider_keys[] = {
     "type", "url", "token_file", "token_env", "timeout", "max_attempts", "backoff",
@@ -886,6 +887,9 @@ static void set_key(struct parser *p, int key, const char *v)
         } else if (key == K_JRNL_KEEP) {
             set_duration(p, "keep", &c->journal_keep_ms, v, 0, INT64_C(366) * 86400000,
                          "0s to 366d", false);
+        } else if (key == K_JRNL_SNAPSHOT_EVERY) {
+            set_duration(p, "snapshot_every", &c->snapshot_every_ms, v, 1000, 3600000,
+                         "1s to 1h", false);
         } else {
             int64_t bytes;
             int r = cfg_parse_size(v, &bytes);
@@ -1521,6 +1525,7 @@ int cfg_parse(const char *file, const char *text, size_t len,
     c->mqtt_reconnect_max_ms = 30000;
     c->journal_fsync = CFG_FSYNC_NONE;
     c->journal_segment_bytes = INT64_C(64) << 20;
+    c->snapshot_every_ms = 30000;
 
     size_t pos = 0;
     while (pos < len && !p.oom) {

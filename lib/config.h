@@ -113,6 +113,7 @@ struct cfg {
     int64_t journal_segment_bytes;      /* default 64M */
     int64_t journal_keep_ms;            /* keep received telemetry this long for replay;
                                          * default 0 (only until committed) */
+    int64_t snapshot_every_ms;          /* save the rule engine's state this often; 30s */
 
     /* [paths] */
     char *rules_dir;                    /* default ANXIN_SYSCONFDIR "/rules.d" */

@@ -93,6 +93,12 @@ struct eng {
     size_t heap_n, heap_cap;
     uint32_t stamp;
     size_t n_windows;
+    /* The device being evaluated: slot[rule] is its state's index in
+     * idx_dev->states when slot_gen[rule] == idx_gen. */
+    const struct edev *idx_dev;
+    uint32_t idx_gen;
+    uint32_t *slot_gen;
+    uint16_t *slot;
 };
 
 /* ---- compile ------------------------------------------------------------ */
@@ -254,7 +260,9 @@ struct eng *eng_new(const struct rule_set *rs, int utc_offset_min)
     e->rules = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->rules);
     e->absence_rules = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->absence_rules);
     e->cand = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->cand);
-    if (!e->rules || !e->absence_rules || !e->cand)
+    e->slot_gen = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->slot_gen);
+    e->slot = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *e->slot);
+    if (!e->rules || !e->absence_rules || !e->cand || !e->slot_gen || !e->slot)
         goto nomem;
     for (size_t i = 0; i < rs->n_rules; i++) {
         const struct rule *r = &rs->rules[i];
@@ -412,7 +420,7 @@ static struct edev *get_dev(struct eng *e, const char *id, bool create)
     return d;
 }
 
-static struct rstate *find_state(const struct edev *d, int rule)
+static struct rstate *find_state_scan(const struct edev *d, int rule)
 {
     for (uint16_t i = 0; i < d->n_states; i++)
         if (d->states[i].rule == (uint32_t)rule)
@@ -420,9 +428,31 @@ static struct rstate *find_state(const struct edev *d, int rule)
     return NULL;
 }
 
+/* Indexes d's states by rule for the evaluation at hand: one pass over them,
+ * then every lookup is O(1) instead of a scan. */
+static void index_dev(struct eng *e, const struct edev *d)
+{
+    if (++e->idx_gen == 0) {
+        memset(e->slot_gen, 0, e->n_rules * sizeof *e->slot_gen);
+        e->idx_gen = 1;
+    }
+    e->idx_dev = d;
+    for (uint16_t i = 0; i < d->n_states; i++) {
+        e->slot_gen[d->states[i].rule] = e->idx_gen;
+        e->slot[d->states[i].rule] = i;
+    }
+}
+
+static struct rstate *find_state(const struct eng *e, const struct edev *d, int rule)
+{
+    if (e->idx_dev == d)
+        return e->slot_gen[rule] == e->idx_gen ? &d->states[e->slot[rule]] : NULL;
+    return find_state_scan(d, rule);
+}
+
 static struct rstate *get_state(struct eng *e, struct edev *d, int rule, int64_t now)
 {
-    struct rstate *s = find_state(d, rule);
+    struct rstate *s = find_state(e, d, rule);
     if (s)
         return s;
     if (d->n_states == d->cap_states) {
@@ -453,12 +483,18 @@ static struct rstate *get_state(struct eng *e, struct edev *d, int rule, int64_t
         }
         e->n_windows++;
     }
+    if (e->idx_dev == d) {
+        e->slot_gen[rule] = e->idx_gen;
+        e->slot[rule] = d->n_states;
+    }
     d->n_states++;
     return s;
 }
 
 static void drop_dev(struct eng *e, struct edev *d)
 {
+    if (e->idx_dev == d)
+        e->idx_dev = NULL;
     heap_remove(e, d);
     strmap_del(&e->devices, d->id);
     for (uint16_t i = 0; i < d->n_states; i++) {
@@ -503,6 +539,8 @@ void eng_free(struct eng *e)
     free(e->rules);
     free(e->absence_rules);
     free(e->cand);
+    free(e->slot_gen);
+    free(e->slot);
     free(e);
 }
 
@@ -788,17 +826,34 @@ static int64_t next_time_scope_change(const struct eng *e, const struct rule_sco
 {
     if (!sc->has_time_of_day && !sc->days)
         return INT64_MAX;
+    /* Whether a minute is in scope changes only at local midnight and at the
+     * window's two ends: look at those minutes, not at every minute. */
     int64_t t = (now / 60000 + 1) * 60000;
-    for (int i = 0; i < 8 * 1440; i++, t += 60000)
+    int64_t end = t + (int64_t)8 * 1440 * 60000;
+    while (t < end) {
         if (in_time_scope(e, sc, t))
             return t;
+        int64_t lm = t / 60000 + e->utc_offset_min;
+        int64_t day = lm >= 0 ? lm / 1440 : (lm - 1439) / 1440;
+        int m = (int)(lm - day * 1440);
+        int step = 1440 - m;                    /* to midnight */
+        if (sc->has_time_of_day) {
+            int b[2] = {sc->tod_from_min, sc->tod_to_min};
+            for (int k = 0; k < 2; k++) {
+                int dl = (b[k] - m + 1440) % 1440;
+                if (dl > 0 && dl < step)
+                    step = dl;
+            }
+        }
+        t += (int64_t)step * 60000;
+    }
     return INT64_MAX;
 }
 
 static bool suppressed(const struct eng *e, const struct ectx *x)
 {
     for (int i = 0; i < x->cr->n_suppressors; i++) {
-        const struct rstate *s = find_state(x->d, x->cr->suppressors[i]);
+        const struct rstate *s = find_state(x->e, x->d, x->cr->suppressors[i]);
         if (s && s->firing)
             return true;
     }
@@ -988,13 +1043,15 @@ void eng_on_message(struct eng *e, const struct reg_device *dev, const struct tl
         return;
     /* Absence rules need a look at every message (it may end a silence). */
     bool was_absent = false;
-    for (size_t i = 0; i < e->n_absence; i++) {
-        struct rstate *s = find_state(d, e->absence_rules[i]);
-        if (s) {
-            e->rules[e->absence_rules[i]].mark = e->stamp;
-            was_absent |= s->firing;
+    index_dev(e, d);
+    if (e->n_absence)
+        for (uint16_t i = 0; i < d->n_states; i++) {
+            struct crule *cr = &e->rules[d->states[i].rule];
+            if (cr->has_absence) {
+                cr->mark = e->stamp;
+                was_absent |= d->states[i].firing;
+            }
         }
-    }
     d->last_seen_ms = now;
     /* A device back from silence starts its windows afresh: what they hold
      * is a gap, not a real "no water used". */
@@ -1019,6 +1076,7 @@ void eng_on_message(struct eng *e, const struct reg_device *dev, const struct tl
     if (d->due_ms < due)
         due = d->due_ms;
     heap_set(e, d, due);
+    e->idx_dev = NULL;
 }
 
 void eng_advance(struct eng *e, const struct registry *reg, int64_t now, eng_emit_fn emit,
@@ -1033,7 +1091,9 @@ void eng_advance(struct eng *e, const struct registry *reg, int64_t now, eng_emi
         }
         /* Evaluate at the due time itself, so replay and live agree on when. */
         int64_t at = d->due_ms;
+        index_dev(e, d);
         int64_t due = eval_device_rules(e, d, dev, NULL, at, emit, arg, true);
+        e->idx_dev = NULL;
         if (due <= at)
             due = at + 1;
         heap_set(e, d, due);
@@ -1112,7 +1172,7 @@ void eng_transfer(struct eng *e, struct eng *old)
             struct rstate *os = &od->states[i];
             const struct crule *ocr = &old->rules[os->rule];
             int r = find_rule(e, ocr->r->name, ocr->fingerprint, ocr->n_leaves);
-            if (r < 0 || find_state(d, r))
+            if (r < 0 || find_state_scan(d, r))
                 continue;
             if (d->n_states == d->cap_states) {
                 uint16_t nc = d->cap_states ? (uint16_t)(d->cap_states * 2) : 2;
@@ -1286,7 +1346,7 @@ int eng_restore(struct eng *e, const uint8_t *buf, size_t len, int64_t now_ms)
             int n_leaves = (int)get_u(&r, 2);
             int ri = find_rule(e, name, fp, n_leaves);
             struct rstate *s = NULL;
-            if (ri >= 0 && !find_state(d, ri)) {
+            if (ri >= 0 && !find_state_scan(d, ri)) {
                 s = get_state(e, d, ri, now_ms);
                 if (!s)
                     return ANX_ENOMEM;

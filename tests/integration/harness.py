@@ -185,7 +185,8 @@ class Daemon:
 
     def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
                  provider_extra="", rules=None, journal_keep=None, providers=None,
-                 templates=None, http_port=None, http_extra="", console_dir=None):
+                 templates=None, http_port=None, http_extra="", console_dir=None,
+                 journal_extra=""):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
@@ -228,6 +229,7 @@ console_dir = %(console_dir)s
 [journal]
 dir = %(dir)s/journal
 %(keep)s
+%(journal_extra)s
 [paths]
 rules = %(rules)s
 %(templates)s
@@ -238,7 +240,7 @@ rules = %(rules)s
        "rules": rules or os.path.join(ROOT, "conf", "rules.d"),
        "keep": "keep = %s" % journal_keep if journal_keep else "",
        "templates": "templates = %s" % templates if templates else "",
-       "extra": extra, "http_extra": http_extra,
+       "extra": extra, "http_extra": http_extra, "journal_extra": journal_extra,
        "console_dir": console_dir or os.path.join(ROOT, "console")})
 
     def topic(self, device):
