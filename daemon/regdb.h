@@ -8,9 +8,10 @@
 
 #include "registry.h"
 
-/* SELECT returning (elder JSON text, elder id) per elder; append
- * " WHERE e.id = ANY($1::text[])" for some elders only. */
+/* SELECTs returning (elder JSON text, elder id) per elder: every elder, or
+ * those whose ids are in $1 (a text array). */
 extern const char regdb_select[];
+extern const char regdb_select_some[];
 
 /* Adds one row's elder to reg. Returns 0, ANX_EINVAL (err says why) or
  * ANX_ENOMEM. */

@@ -568,10 +568,8 @@ void store_reload_registry(struct anxind *d)
         free_reload(q);
         return;
     }
-    char sql[4096];     /* regdb_select is about 1 KiB */
-    snprintf(sql, sizeof sql, "%s WHERE e.id = ANY($1::text[])", regdb_select);
     const char *params[1] = {arr};
-    pgc_query(d->pg, sql, 1, params, on_reload, q, 0);
+    pgc_query(d->pg, regdb_select_some, 1, params, on_reload, q, 0);
     free(arr);
 }
 
