@@ -134,7 +134,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->mqtt_topics[0], "anxin/v1/+/telemetry");
     assert_int_equal(c->mqtt_keepalive_ms, 30000);
     assert_int_equal(c->mqtt_session_expiry_ms, INT64_C(7) * 24 * 3600 * 1000);
-    assert_int_equal(c->mqtt_reconnect_max_ms, 30000);
+    assert_int_equal(c->mqtt_reconnect_max_ms, 5000);
     assert_int_equal(c->mqtt_receive_maximum, 0);
     assert_string_equal(c->db_conninfo, "host=127.0.0.1 dbname=anxin");
     assert_null(c->db_password.file);
