@@ -2,15 +2,22 @@
  * it publishes several times faster than Paho, so it is not the bottleneck).
  *
  *   anxin-load -p PORT -P PREFIX -d DEVICES -n MESSAGES -r RATE -s SOS_EVERY
- *              [-O FIRST] [-D DEVICE_PREFIX] [-o SOS_LOG]
+ *              [-O FIRST] [-D DEVICE_PREFIX] [-o SOS_LOG] [-B SOS_FIRST] [-C]
  *
  * Publishes MESSAGES QoS 1 messages at RATE per second (0 = as fast as the
  * broker acknowledges), round-robin over DEVICES device ids made from
  * DEVICE_PREFIX and a six-digit number (default "B-" : B-000001 ...), numbered
  * from FIRST (default 1); every SOS_EVERY-th
  * message carries an "sos" event. Each SOS line in SOS_LOG is
- * "<device> <publish time, µs since the epoch>". Prints what it sent and how
- * fast, and exits non-zero if the broker did not acknowledge everything. */
+ * "<device> <publish time, µs since the epoch>" (CLOCK_REALTIME, read just
+ * before the message is built and published). With -B the SOS messages do
+ * not take the round-robin device: the k-th SOS (k = 0, 1, ...) comes from
+ * device number SOS_FIRST + k, a different device each time (bench/latency.py
+ * gives each SOS its own elder's button this way). With -C the SOS messages
+ * go out on a second connection of their own, as a real button has its own
+ * link: they do not queue behind the background messages in this program's
+ * outgoing queue (its in-flight window). Prints what it sent and how fast,
+ * and exits non-zero if the broker did not acknowledge everything. */
 #include <mosquitto.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -56,11 +63,12 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 
 int main(int argc, char **argv)
 {
-    int port = 1883, devices = 1000, sos_every = 0, first = 1, opt;
+    int port = 1883, devices = 1000, sos_every = 0, first = 1, sos_first = 0, opt;
+    bool sos_conn = false;
     long total = 10000;
     double rate = 0;
     const char *prefix = "anxin/v1", *fmt = "B-", *sos_log = NULL;
-    while ((opt = getopt(argc, argv, "p:P:d:n:r:s:O:D:o:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:P:d:n:r:s:O:D:o:B:C")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'P': prefix = optarg; break;
@@ -71,9 +79,12 @@ int main(int argc, char **argv)
         case 'O': first = atoi(optarg); break;
         case 'D': fmt = optarg; break;
         case 'o': sos_log = optarg; break;
+        case 'B': sos_first = atoi(optarg); break;
+        case 'C': sos_conn = true; break;
         default:
             fprintf(stderr, "usage: anxin-load -p PORT -P PREFIX -d DEVICES -n MESSAGES "
-                            "-r RATE -s SOS_EVERY [-O FIRST] [-D FMT] [-o SOS_LOG]\n");
+                            "-r RATE -s SOS_EVERY [-O FIRST] [-D FMT] [-o SOS_LOG] "
+                            "[-B SOS_FIRST] [-C]\n");
             return 2;
         }
     }
@@ -84,9 +95,9 @@ int main(int argc, char **argv)
         perror(sos_log);
         return 2;
     }
-    struct load l = {0};
+    struct load l = {0}, ls = {0};
     mosquitto_lib_init();
-    struct mosquitto *m = mosquitto_new(NULL, true, &l);
+    struct mosquitto *m = mosquitto_new(NULL, true, &l), *msos = NULL;
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_publish_callback_set(m, on_publish);
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
@@ -96,7 +107,21 @@ int main(int argc, char **argv)
         return 1;
     }
     mosquitto_loop_start(m);
-    for (int i = 0; i < 500 && !atomic_load(&l.connected); i++)
+    if (sos_conn) {
+        msos = mosquitto_new(NULL, true, &ls);
+        mosquitto_connect_callback_set(msos, on_connect);
+        mosquitto_publish_callback_set(msos, on_publish);
+        mosquitto_int_option(msos, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+        mosquitto_int_option(msos, MOSQ_OPT_TCP_NODELAY, 1);
+        if (mosquitto_connect(msos, "127.0.0.1", port, 30) != MOSQ_ERR_SUCCESS) {
+            fprintf(stderr, "anxin-load: cannot connect to 127.0.0.1:%d\n", port);
+            return 1;
+        }
+        mosquitto_loop_start(msos);
+    } else {
+        atomic_store(&ls.connected, 1);
+    }
+    for (int i = 0; i < 500 && !(atomic_load(&l.connected) && atomic_load(&ls.connected)); i++)
         usleep(10000);
 
     int64_t t0 = mono_us();
@@ -110,11 +135,14 @@ int main(int argc, char **argv)
                 usleep((useconds_t)wait);
         }
         /* Keep at most 10k unacknowledged, so a slow broker throttles us. */
-        while (i - atomic_load(&l.acked) > 10000)
+        while (i - atomic_load(&l.acked) - atomic_load(&ls.acked) > 10000)
             usleep(100);
-        snprintf(dev, sizeof dev, "%s%06d", fmt, (int)(i % devices) + first);
-        snprintf(topic, sizeof topic, "%s/%s/telemetry", prefix, dev);
         bool is_sos = sos_every > 0 && (i + 1) % sos_every == 0;
+        if (is_sos && sos_first > 0)
+            snprintf(dev, sizeof dev, "%s%06ld", fmt, sos_first + sos);
+        else
+            snprintf(dev, sizeof dev, "%s%06d", fmt, (int)(i % devices) + first);
+        snprintf(topic, sizeof topic, "%s/%s/telemetry", prefix, dev);
         int64_t ts = now_us();
         int len;
         if (is_sos)
@@ -126,7 +154,8 @@ int main(int argc, char **argv)
                            "\"hr.bpm\":%ld}}",
                            (long long)(ts / 1000), (double)(i % 50) / 10.0, 50 + i % 50,
                            60 + i % 30);
-        int rc = mosquitto_publish(m, NULL, topic, len, payload, 1, false);
+        int rc = mosquitto_publish(is_sos && msos ? msos : m, NULL, topic, len, payload, 1,
+                                   false);
         if (rc != MOSQ_ERR_SUCCESS) {
             fprintf(stderr, "anxin-load: publish failed: %s\n", mosquitto_strerror(rc));
             return 1;
@@ -138,12 +167,12 @@ int main(int argc, char **argv)
         }
     }
     int64_t t_sent = mono_us();
-    for (int i = 0; i < 3000 && atomic_load(&l.acked) < total; i++)
+    for (int i = 0; i < 3000 && atomic_load(&l.acked) + atomic_load(&ls.acked) < total; i++)
         usleep(10000);
     int64_t t_acked = mono_us();
     if (slog)
         fclose(slog);
-    long acked = atomic_load(&l.acked);
+    long acked = atomic_load(&l.acked) + atomic_load(&ls.acked);
     printf("anxin-load: %ld messages (%ld sos) to %d devices; published in %.3f s (%.0f msg/s), "
            "acknowledged %ld in %.3f s\n",
            total, sos, devices, (double)(t_sent - t0) / 1e6,
@@ -152,6 +181,11 @@ int main(int argc, char **argv)
     mosquitto_disconnect(m);
     mosquitto_loop_stop(m, false);
     mosquitto_destroy(m);
+    if (msos) {
+        mosquitto_disconnect(msos);
+        mosquitto_loop_stop(msos, false);
+        mosquitto_destroy(msos);
+    }
     mosquitto_lib_cleanup();
     return acked == total ? 0 : 1;
 }

@@ -23,8 +23,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN = os.path.join(ROOT, "run", "bench-replay")
-CTL = os.path.join(ROOT, "build", "anxinctl")
+RUN = os.environ.get("BENCH_RUN", os.path.join(ROOT, "run", "bench-replay"))
+BUILD = os.path.join(ROOT, os.environ.get("ANXIN_BUILD", "build"))
+CTL = os.path.join(BUILD, "anxinctl")
 
 
 def registry(n):
@@ -92,7 +93,8 @@ def main():
     ap.add_argument("--elders", type=int, default=10000)
     ap.add_argument("--out")
     args = ap.parse_args()
-    subprocess.run(["make", "-s", "-C", ROOT, "all"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["make", "-s", "-C", ROOT, "O=" + os.path.relpath(BUILD, ROOT), "all"],
+                   check=True, stdout=subprocess.DEVNULL)
     os.makedirs(RUN, exist_ok=True)
     reg = os.path.join(RUN, "registry.json")
     with open(reg, "w") as f:
@@ -116,9 +118,10 @@ def main():
         "",
         "Command: `bench/replay.py --messages %d --elders %d`" % (args.messages, args.elders),
         "",
-        "Machine: %s, %d cores; build `build/` (-O2). The messages cover one virtual day "
+        "Machine: %s, %d cores; build `%s/` (-O2). The messages cover one virtual day "
         "over %d elders x 3 devices; wall time includes reading and decoding the JSON lines "
-        "and loading the registry." % (platform.platform(), os.cpu_count(), args.elders),
+        "and loading the registry." % (platform.platform(), os.cpu_count(),
+                                        os.path.relpath(BUILD, ROOT), args.elders),
         "",
         "| rules | wall time | msg/s (whole run) | anxinctl's own figure |",
         "|---|---|---|---|",
