@@ -349,3 +349,20 @@ class Machine:
     @staticmethod
     def load_now():
         return sh("uptime").strip().split("load average:")[-1].strip()
+
+
+def after_run_line(final):
+    """The report's closing count of what anxind did over the whole run."""
+    return "anxind after the run: processed %d, rejected %d, alerts opened %d." % (
+        final.get("anxin_messages_processed_total", 0),
+        sum(v for k, v in final.items() if k.startswith("anxin_messages_rejected_total")),
+        final.get("anxin_alerts_opened_total", 0))
+
+
+def write_report(lines, out):
+    """Prints the report and keeps it in `out` (--out) if given."""
+    if out:
+        with open(out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+

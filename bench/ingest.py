@@ -36,6 +36,8 @@ import sys
 import time
 import urllib.request
 
+from benchlib import after_run_line, machine, top_other_cpu, write_report
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("ANXIN_BUILD", "build"))
 RUN = os.environ["BENCH_RUN"]
@@ -265,24 +267,6 @@ def live(consumer, d, n, devices):
     return n / (t1 - t0), pub_s
 
 
-def machine():
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem = int(f.readline().split()[1]) // 1024
-    return model, mem
-
-
-def top_other_cpu():
-    """The busiest processes not started by this run (other engineers' tests)."""
-    out = sh("ps", "-eo", "pcpu,comm", "--sort=-pcpu").splitlines()[1:6]
-    return ", ".join(" ".join(l.split()) for l in out)
-
-
 def main():
     # Ctrl-C or a kill still stops what this run started (the finally below).
     signal.signal(signal.SIGTERM, lambda *a: sys.exit("ingest: terminated"))
@@ -420,10 +404,7 @@ def main():
     for (mode, c), v in sorted(results.items()):
         if not c.startswith("pub-"):
             lines.append("- %s %s: %s" % (mode, c, ", ".join("%.0f" % x for x in v)))
-    lines += ["", "anxind after the run: processed %d, rejected %d, alerts opened %d." % (
-        final.get("anxin_messages_processed_total", 0),
-        sum(v for k, v in final.items() if k.startswith("anxin_messages_rejected_total")),
-        final.get("anxin_alerts_opened_total", 0))]
+    lines += ["", after_run_line(final)]
     if "paho" not in consumers:
         target = "not measured (no bare Paho rounds)"
     elif all(med[(m, "anxind")] >= 0.9 * med[(m, "paho")] for m in modes):
@@ -431,10 +412,7 @@ def main():
     else:
         target = "NOT met"
     lines += ["", "Target (anxind at least 90%% of the bare Paho subscriber): %s." % target]
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -217,10 +217,7 @@ def main():
                   "%s; with every rule's state %.0f B: %s." % (
                       big, per(r["rss"], big), "met" if per(r["rss"], big) < 1024 else "NOT met",
                       after, "met" if after < 1024 else "NOT met")]
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    B.write_report(lines, args.out)
 
 
 if __name__ == "__main__":

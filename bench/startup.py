@@ -406,14 +406,8 @@ def main():
         if lost:
             lines += ["", "anxind logged the lost connection %.2f s (median) after the broker "
                           "was stopped." % med(lost)]
-    lines += ["", "anxind after the run: processed %d, rejected %d, alerts opened %d." % (
-        final.get("anxin_messages_processed_total", 0),
-        sum(v for k, v in final.items() if k.startswith("anxin_messages_rejected_total")),
-        final.get("anxin_alerts_opened_total", 0))]
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    lines += ["", B.after_run_line(final)]
+    B.write_report(lines, args.out)
 
 
 if __name__ == "__main__":

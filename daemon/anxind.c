@@ -219,10 +219,12 @@ static void save_snapshot(struct anxind *d, bool in_background)
     if (in_background) {
         int rc = snap_bg_start(&d->snapshot_bg, path, d->processed_jseq, build_snapshot, d, err,
                                sizeof err);
-        if (rc == ANX_EIO)
-            log_error(&d->log, "rules: cannot start saving the engine state: %s; trying again "
-                               "in %lld s", err, (long long)(d->cfg->snapshot_every_ms / 1000));
-        return;
+        if (rc != ANX_EIO)
+            return;
+        /* Saved in place instead: without a save the journal checkpoint
+         * stays behind and the journal would grow without end. */
+        log_warn(&d->log, "rules: cannot save the engine state in the background (%s); "
+                          "saving it here, alarms wait meanwhile", err);
     }
     size_t len;
     uint8_t *buf = eng_snapshot(d->eng, &len);

@@ -69,6 +69,8 @@
 #define CKPT_LEN 36
 
 #define WBUF_INIT 4096
+/* Written pages of the mapping are let go in steps of this (release_written). */
+#define MAP_RELEASE_STEP (1u << 20)
 #define RBUF_INIT (128u << 10)
 
 struct seg {
@@ -94,6 +96,8 @@ struct jrnl {
     size_t wcap;
     unsigned char *map;                 /* the current segment, mapped for appends, or NULL */
     uint64_t map_len;                   /* bytes mapped = the file's length while mapped */
+    uint64_t map_released;              /* pages below this went out of our page tables */
+    uint64_t page_size;
     bool map_failed;                    /* could not map the current one: write(2) it */
 
     pthread_mutex_t ckpt_mu;            /* serialises checkpoint writers */
@@ -601,6 +605,8 @@ int jrnl_open(const struct jrnl_options *opt, struct jrnl **out, char *err, size
     j->dirfd = -1;
     j->cur_fd = -1;
     j->fsync_always = opt->fsync_always;
+    long page = sysconf(_SC_PAGESIZE);
+    j->page_size = page > 0 ? (uint64_t)page : 4096;
     j->segment_bytes = (uint64_t)opt->segment_bytes;
     j->keep_ms = opt->keep_ms;
     j->dir = strdup(opt->dir);
@@ -703,6 +709,20 @@ static void map_current(struct jrnl *j, size_t need)
     }
     j->map = p;
     j->map_len = len;
+    j->map_released = 0;
+}
+
+/* Lets go of the mapping's pages that are wholly written: the page cache
+ * keeps them (dirty ones are written back as usual) and a reader gets them
+ * from there, but they stop counting as anxind's own memory, which would
+ * otherwise grow by up to a whole segment (64 MiB). Called with mu held. */
+static void release_written(struct jrnl *j)
+{
+    uint64_t upto = j->segs[j->nsegs - 1].size / j->page_size * j->page_size;
+    if (upto - j->map_released < MAP_RELEASE_STEP)
+        return;
+    if (madvise(j->map + j->map_released, (size_t)(upto - j->map_released), MADV_DONTNEED) == 0)
+        j->map_released = upto;
 }
 
 /* Lays out one record at p (len = REC_HDR + topic_len + payload_len bytes). */
@@ -799,6 +819,7 @@ int jrnl_append(struct jrnl *j, const char *topic, size_t topic_len,
         j->last_seq = seq;
         if (out_seq)
             *out_seq = seq;
+        release_written(j);
         goto out;
     }
     if (j->must_roll) {

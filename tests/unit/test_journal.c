@@ -781,6 +781,28 @@ static void test_write_failure_mapped(void **state)
     expect_range(j, 0, 1, last + 20);
 }
 
+/* Pages of the mapping already written are let go from the process (1 MiB
+ * at a time) while the page cache keeps them: every record still reads back
+ * intact, now and after a reopen. */
+static void test_release_written(void **state)
+{
+    struct fx *f = *state;
+    struct jrnl *j = open_j(f, 64 << 20, false);
+    char path[256];
+
+    gen_big = false;
+    append_n(j, 30000);                 /* some 5 MB in one segment */
+    seg_path(f, 1, path, sizeof path);
+    assert_true(records_size(path) > 4 << 20);
+    expect_range(j, 0, 1, 30000);
+    expect_range(j, 29990, 29991, 30000);
+    append_n(j, 10);
+    expect_range(j, 0, 1, 30010);
+    close_j(f);
+    expect_range(open_j(f, 64 << 20, false), 0, 1, 30010);
+    gen_big = true;
+}
+
 /* Another process reading the journal while it is written (anxinctl
  * export-journal) sees every record so far and no corruption: the zeros
  * after the records of a mapped segment are its end. */
@@ -1046,6 +1068,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_mapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_while_mapped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_checkpoint, setup, teardown),
