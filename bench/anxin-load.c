@@ -2,7 +2,7 @@
  * it publishes several times faster than Paho, so it is not the bottleneck).
  *
  *   anxin-load -p PORT -P PREFIX -d DEVICES -n MESSAGES -r RATE -s SOS_EVERY
- *              [-O FIRST] [-D DEVICE_PREFIX] [-o SOS_LOG] [-B SOS_FIRST] [-C]
+ *              [-O FIRST] [-D DEVICE_PREFIX] [-o SOS_LOG] [-B SOS_FIRST] [-C] [-K ELDERS]
  *
  * Publishes MESSAGES QoS 1 messages at RATE per second (0 = as fast as the
  * broker acknowledges), round-robin over DEVICES device ids made from
@@ -16,7 +16,12 @@
  * gives each SOS its own elder's button this way). With -C the SOS messages
  * go out on a second connection of their own, as a real button has its own
  * link: they do not queue behind the background messages in this program's
- * outgoing queue (its in-flight window). Prints what it sent and how fast,
+ * outgoing queue (its in-flight window). Readings carry water.flow_l,
+ * battery.pct and hr.bpm each (every rule gets state: an upper bound),
+ * unless -K gives the elders of a bench/registry.py registry: then each
+ * device reports what its kind does there (devices 1..ELDERS SOS buttons:
+ * battery.pct; up to 2 x ELDERS water meters: water.flow_l; the rest
+ * wearables: hr.bpm and battery.pct). Prints what it sent and how fast,
  * and exits non-zero if the broker did not acknowledge everything. */
 #include <mosquitto.h>
 #include <stdatomic.h>
@@ -63,12 +68,12 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 
 int main(int argc, char **argv)
 {
-    int port = 1883, devices = 1000, sos_every = 0, first = 1, sos_first = 0, opt;
+    int port = 1883, devices = 1000, sos_every = 0, first = 1, sos_first = 0, by_kind = 0, opt;
     bool sos_conn = false;
     long total = 10000;
     double rate = 0;
     const char *prefix = "anxin/v1", *fmt = "B-", *sos_log = NULL;
-    while ((opt = getopt(argc, argv, "p:P:d:n:r:s:O:D:o:B:C")) != -1) {
+    while ((opt = getopt(argc, argv, "p:P:d:n:r:s:O:D:o:B:CK:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'P': prefix = optarg; break;
@@ -81,10 +86,11 @@ int main(int argc, char **argv)
         case 'o': sos_log = optarg; break;
         case 'B': sos_first = atoi(optarg); break;
         case 'C': sos_conn = true; break;
+        case 'K': by_kind = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: anxin-load -p PORT -P PREFIX -d DEVICES -n MESSAGES "
                             "-r RATE -s SOS_EVERY [-O FIRST] [-D FMT] [-o SOS_LOG] "
-                            "[-B SOS_FIRST] [-C]\n");
+                            "[-B SOS_FIRST] [-C] [-K ELDERS]\n");
             return 2;
         }
     }
@@ -148,7 +154,21 @@ int main(int argc, char **argv)
         if (is_sos)
             len = snprintf(payload, sizeof payload, "{\"ts\":%lld,\"events\":[\"sos\"]}",
                            (long long)(ts / 1000));
-        else
+        else if (by_kind > 0) {
+            long n = i % devices + first;
+            if (n <= by_kind)
+                len = snprintf(payload, sizeof payload,
+                               "{\"ts\":%lld,\"metrics\":{\"battery.pct\":%ld}}",
+                               (long long)(ts / 1000), 50 + i % 50);
+            else if (n <= 2L * by_kind)
+                len = snprintf(payload, sizeof payload,
+                               "{\"ts\":%lld,\"metrics\":{\"water.flow_l\":%.1f}}",
+                               (long long)(ts / 1000), (double)(i % 50) / 10.0);
+            else
+                len = snprintf(payload, sizeof payload,
+                               "{\"ts\":%lld,\"metrics\":{\"battery.pct\":%ld,\"hr.bpm\":%ld}}",
+                               (long long)(ts / 1000), 50 + i % 50, 60 + i % 30);
+        } else
             len = snprintf(payload, sizeof payload,
                            "{\"ts\":%lld,\"metrics\":{\"water.flow_l\":%.1f,\"battery.pct\":%ld,"
                            "\"hr.bpm\":%ld}}",

@@ -104,12 +104,14 @@ def elders_for(devices):
     return (devices * 2 + 4) // 5
 
 
-def publish(prefix, n, devices, rate=0):
+def publish(prefix, n, devices, rate=0, by_kind=False):
     """build/anxin-load: n QoS 1 readings round-robin over the registry's
-    devices (water.flow_l, battery.pct, hr.bpm each); returns (seconds until
+    devices (water.flow_l, battery.pct, hr.bpm each; with by_kind, what each
+    device's kind reports in registry.py's layout); returns (seconds until
     all were acknowledged, its output line)."""
+    kind = ["-K", elders_for(devices)] if by_kind else []
     out = sh(os.path.join(BUILD, "anxin-load"), "-p", MQ, "-P", prefix, "-d", devices,
-             "-n", n, "-r", rate, "-s", 0, "-D", "D-").strip()
+             "-n", n, "-r", rate, "-s", 0, "-D", "D-", *kind).strip()
     m = re.search(r"acknowledged (\d+) in ([\d.]+) s", out)
     if not m or int(m.group(1)) != n:
         sys.exit("publisher did not get every message acknowledged: " + out)
