@@ -124,6 +124,59 @@ def parse_stamp(stamp):
         tzinfo=datetime.timezone.utc).timestamp()
 
 
+CONSOLE_SMS = """[provider "console"]
+type = console
+output = %s/console.txt
+[channel "sms"]
+providers = console
+"""
+
+
+def write_conf(path, db, client_id, prefix, journal, providers, log_level="info",
+               mqtt_extra="", paths_extra=""):
+    """An anxind config for the benches: loopback HTTP on HTTP, the run's
+    PostgreSQL database db, the broker with a client id and topic prefix of
+    its own, default rules; providers is the [provider]/[channel] text."""
+    with open(path, "w") as f:
+        f.write("""[anxind]
+node = bench
+log_level = %s
+[mqtt]
+url = tcp://127.0.0.1:%d
+client_id = %s
+topics = %s/+/telemetry
+%s
+[database]
+conninfo = host=127.0.0.1 port=%d user=postgres dbname=%s
+[http]
+listen = 127.0.0.1:%d
+console_dir = %s
+[journal]
+dir = %s
+[paths]
+rules = %s
+%s
+%s""" % (log_level, MQ, client_id, prefix, mqtt_extra, PG, db, HTTP,
+         os.path.join(ROOT, "console"), journal, os.path.join(ROOT, "conf", "rules.d"),
+         paths_extra, providers))
+
+
+def fetch_metrics(timeout=5):
+    """anxind's /metrics as {name: value}, or None if it does not answer."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % HTTP,
+                                    timeout=timeout) as r:
+            body = r.read().decode()
+    except OSError:
+        return None
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
 class Anxind:
     """build/anxind with a config of its own under RUN/<name>: loopback HTTP,
     the run's PostgreSQL database `db`, the broker with client id and topic
@@ -138,30 +191,8 @@ class Anxind:
         self.logpath = os.path.join(self.dir, "anxind.log")
         self.proc = None
         self.logf = None
-        with open(self.conf, "w") as f:
-            f.write("""[anxind]
-node = bench
-log_level = %s
-[mqtt]
-url = tcp://127.0.0.1:%d
-client_id = %s
-topics = %s/+/telemetry
-[database]
-conninfo = host=127.0.0.1 port=%d user=postgres dbname=%s
-[http]
-listen = 127.0.0.1:%d
-console_dir = %s
-[journal]
-dir = %s
-[paths]
-rules = %s
-[provider "console"]
-type = console
-output = %s/console.txt
-[channel "sms"]
-providers = console
-""" % (log_level, MQ, client_id, prefix, PG, db, HTTP, os.path.join(ROOT, "console"),
-                self.journal, os.path.join(ROOT, "conf", "rules.d"), self.dir))
+        write_conf(self.conf, db, client_id, prefix, self.journal,
+                   CONSOLE_SMS % self.dir, log_level=log_level)
 
     def start(self, logpath=None):
         """Starts it (its log appended to logpath, default RUN/<name>/anxind.log);
@@ -191,15 +222,7 @@ providers = console
             return None, None
 
     def metrics(self):
-        status, body = self.get("/metrics")
-        if status != 200:
-            return None
-        out = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+        return fetch_metrics()
 
     def wait(self, pred, timeout, what, interval=0.05):
         """Polls /metrics until pred(m); returns (monotonic time, metrics)."""

@@ -34,9 +34,9 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
-from benchlib import after_run_line, machine, top_other_cpu, write_report
+from benchlib import (CONSOLE_SMS, after_run_line, fetch_metrics, machine, top_other_cpu,
+                      write_conf, write_report)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("ANXIN_BUILD", "build"))
@@ -83,31 +83,9 @@ class Anxind:
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "anxind.conf")
         self.proc = None
-        with open(self.conf, "w") as f:
-            f.write("""[anxind]
-node = bench
-log_level = info
-[mqtt]
-url = tcp://127.0.0.1:%d
-client_id = %s
-topics = %s/+/telemetry
-receive_maximum = %d
-[database]
-conninfo = host=127.0.0.1 port=%d user=postgres dbname=%s
-[http]
-listen = 127.0.0.1:%d
-console_dir = %s
-[journal]
-dir = %s/journal
-[paths]
-rules = %s
-[provider "console"]
-type = console
-output = %s/console.txt
-[channel "sms"]
-providers = console
-""" % (MQ, CLIENT["anxind"], PREFIX["anxind"], RECEIVE_MAX[0], PG, DB, HTTP, os.path.join(ROOT, "console"),
-                self.dir, os.path.join(ROOT, "conf", "rules.d"), self.dir))
+        write_conf(self.conf, DB, CLIENT["anxind"], PREFIX["anxind"],
+                   os.path.join(self.dir, "journal"), CONSOLE_SMS % self.dir,
+                   mqtt_extra="receive_maximum = %d" % RECEIVE_MAX[0])
 
     def start(self):
         self.logf = open(os.path.join(self.dir, "anxind.log"), "a")
@@ -116,17 +94,7 @@ providers = console
                                      stdin=subprocess.DEVNULL)
 
     def metrics(self):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % HTTP, timeout=5) as r:
-                body = r.read().decode()
-        except OSError:
-            return None
-        out = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+        return fetch_metrics()
 
     def wait(self, pred, timeout, what, interval=0.01, wall=False):
         """Polls /metrics until pred(m); returns (time, metrics): monotonic

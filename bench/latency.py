@@ -63,7 +63,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from benchlib import machine, top_other_cpu   # the report's machine line, as ingest.py
+from benchlib import fetch_metrics, machine, top_other_cpu, write_conf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("ANXIN_BUILD", "build"))
@@ -219,27 +219,10 @@ class Anxind:
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "anxind.conf")
         self.proc = None
-        with open(self.conf, "w") as f:
-            f.write("""[anxind]
-node = bench
-log_level = info
-[mqtt]
-url = tcp://127.0.0.1:%d
-client_id = %s
-topics = %s/+/telemetry
-[database]
-conninfo = host=127.0.0.1 port=%d user=postgres dbname=%s
-[http]
-listen = 127.0.0.1:%d
-console_dir = %s
-[journal]
-dir = %s/journal
-[paths]
-rules = %s
-templates = %s
-# The county's SMS gateway, played by the bench's sink. No rate, no
-# per_callee: nothing throttles it (kannel has no built-in limits).
-[provider "gateway"]
+        # The county's SMS gateway, played by the bench's sink. No rate, no
+        # per_callee: nothing throttles it (kannel has no built-in limits).
+        write_conf(self.conf, DB, CLIENT, PREFIX, os.path.join(self.dir, "journal"),
+                   """[provider "gateway"]
 type = kannel
 url = http://127.0.0.1:%d/cgi-bin/sendsms
 account = anxin
@@ -248,9 +231,7 @@ from = 10655
 timeout = 10s
 [channel "sms"]
 providers = gateway
-""" % (b.mq, CLIENT, PREFIX, b.pg, DB, b.http, os.path.join(ROOT, "console"), self.dir,
-                os.path.join(ROOT, "conf", "rules.d"), os.path.join(ROOT, "conf", "templates"),
-                b.sink_port))
+""" % b.sink_port, paths_extra="templates = %s" % os.path.join(ROOT, "conf", "templates"))
 
     def start(self):
         self.logf = open(os.path.join(self.dir, "anxind.log"), "a")
@@ -260,18 +241,7 @@ providers = gateway
                                      stdin=subprocess.DEVNULL, env=env)
 
     def metrics(self):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.b.http,
-                                        timeout=5) as r:
-                body = r.read().decode()
-        except OSError:
-            return None
-        out = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+        return fetch_metrics()
 
     def wait(self, pred, timeout, what, interval=0.01, wall=False):
         end = time.monotonic() + timeout
