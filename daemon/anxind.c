@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -575,37 +576,70 @@ static void write_pid_file(struct anxind *d)
     d->pid_file_written = true;
 }
 
-/* Restores the engine's state saved before the last stop (if it is there
- * and sound: otherwise windows start empty, and the journal replays). */
-static void load_snapshot(struct anxind *d)
+/* Restoring the engine's state saved before the last stop runs on a thread
+ * of its own while the registry loads: the two are independent (the engine
+ * keys its state by device id and needs no registry until it evaluates),
+ * and each takes seconds with a million devices. Only the engine is touched
+ * on that thread, and nothing is logged there. */
+struct snap_restore {
+    struct anxind *d;
+    pthread_t thread;
+    bool threaded;
+    int rc;                         /* snap_read's, then eng_restore's */
+    bool restoring;                 /* snap_read succeeded: rc is eng_restore's */
+    uint64_t jseq;
+    char err[300];
+};
+
+static void *restore_run(void *arg)
 {
-    char path[4200], err[300];
+    struct snap_restore *j = arg;
+    char path[4200];
     uint8_t *buf;
     size_t len;
-    uint64_t jseq;
-    snapshot_path(d, path, sizeof path);
-    int rc = snap_read(path, &jseq, &buf, &len, err, sizeof err);
-    if (rc == ANX_ENOENT)
-        return;
-    if (rc != 0) {
-        log_warn(&d->log, "rules: %s; windows start empty", err);
+    snapshot_path(j->d, path, sizeof path);
+    j->rc = snap_read(path, &j->jseq, &buf, &len, j->err, sizeof j->err);
+    if (j->rc != 0)
+        return NULL;
+    j->restoring = true;
+    j->rc = eng_restore(j->d->eng, buf, len, clock_wall_ms());
+    free(buf);
+    return NULL;
+}
+
+static void restore_begin(struct anxind *d, struct snap_restore *j)
+{
+    memset(j, 0, sizeof *j);
+    j->d = d;
+    j->threaded = pthread_create(&j->thread, NULL, restore_run, j) == 0;
+    if (!j->threaded)
+        restore_run(j);
+}
+
+/* Waits for the restore and says how it went (if the state was missing or
+ * unsound: windows start empty, and the journal replays). */
+static void restore_end(struct anxind *d, struct snap_restore *j)
+{
+    if (j->threaded)
+        pthread_join(j->thread, NULL);
+    if (!j->restoring) {
+        if (j->rc != ANX_ENOENT)
+            log_warn(&d->log, "rules: %s; windows start empty", j->err);
         return;
     }
-    rc = eng_restore(d->eng, buf, len, clock_wall_ms());
-    free(buf);
-    if (rc != 0) {
+    if (j->rc != 0) {
         /* Half-restored state is worse than none. */
         eng_free(d->eng);
         d->eng = eng_new(d->rules, d->cfg->utc_offset_min);
         log_warn(&d->log, "rules: the saved engine state does not fit; windows start empty");
         return;
     }
-    d->snapshot_jseq = jseq;
+    d->snapshot_jseq = j->jseq;
     d->snapshot_ms = clock_wall_ms();
     struct eng_stats st;
     eng_get_stats(d->eng, &st);
     log_info(&d->log, "rules: engine state restored (%zu devices, %zu windows) up to record "
-                      "%" PRIu64, st.devices, st.windows, jseq);
+                      "%" PRIu64, st.devices, st.windows, j->jseq);
 }
 
 static int replay_cb(void *arg, const struct jrnl_record *rec)
@@ -688,7 +722,15 @@ static int start(struct anxind *d, const char *conf, bool check_only)
         return 2;
     }
     d->eng = eng_new(d->rules, d->cfg->utc_offset_min);
-    if (!d->eng || store_load(d, db) != 0) {
+    if (!d->eng) {
+        PQfinish(db);
+        return 1;
+    }
+    struct snap_restore restore;
+    restore_begin(d, &restore);
+    int loaded = store_load(d, db);
+    restore_end(d, &restore);
+    if (loaded != 0 || !d->eng) {
         PQfinish(db);
         return 1;
     }
@@ -706,7 +748,6 @@ static int start(struct anxind *d, const char *conf, bool check_only)
     }
     d->saved_checkpoint = jrnl_checkpoint(d->journal);
     d->processed_jseq = d->saved_checkpoint;
-    load_snapshot(d);
     write_pid_file(d);
 
     d->loop = uv_default_loop();

@@ -6,7 +6,9 @@
  * record per device (its last message time, its next wake-up, its position
  * in a min-heap of wake-ups) holding one record per rule that concerns it,
  * which holds one record per leaf (the last value and since when a
- * comparison holds, or a window). */
+ * comparison holds, or a window). Leaves of one rule over the same metric
+ * and width share one window (water_excess's `when` and `clear when` both
+ * sum the last 24 h): a window is most of a device's memory. */
 #include "engine.h"
 
 #include <math.h>
@@ -32,6 +34,8 @@ struct node {
 struct leaf {
     const struct rule_cond *c;
     unsigned win_aggs;              /* WINDOW: what the window must keep */
+    int16_t win_owner;              /* WINDOW: the leaf whose window this one reads (itself,
+                                     * or an earlier leaf over the same metric and width) */
 };
 
 struct crule {
@@ -234,6 +238,44 @@ static uint64_t cond_hash(uint64_t h, const struct rule_cond *c)
     return fnv(h, &c->for_ms, sizeof c->for_ms);
 }
 
+/* Lets each window leaf read the window of the first leaf over the same
+ * metric and width, which keeps every aggregate either asks for. */
+static void share_windows(struct crule *cr)
+{
+    for (int i = 0; i < cr->n_leaves; i++) {
+        struct leaf *l = &cr->leaves[i];
+        l->win_owner = (int16_t)i;
+        if (l->c->kind != RULE_COND_WINDOW)
+            continue;
+        for (int j = 0; j < i; j++) {
+            struct leaf *o = &cr->leaves[j];
+            if (o->c->kind == RULE_COND_WINDOW && o->win_owner == j &&
+                o->c->window_ms == l->c->window_ms && strcmp(o->c->metric, l->c->metric) == 0) {
+                l->win_owner = (int16_t)j;
+                o->win_aggs |= l->win_aggs;
+                break;
+            }
+        }
+    }
+}
+
+/* Whether leaf k of cr holds a window of its own (to create, feed, free,
+ * count and save), rather than reading another leaf's. */
+static bool owns_window(const struct crule *cr, int k)
+{
+    return cr->leaves[k].c->kind == RULE_COND_WINDOW && cr->leaves[k].win_owner == k;
+}
+
+/* The windows a state holds of its own. */
+static int count_windows(const struct eng *e, const struct rstate *s)
+{
+    const struct crule *cr = &e->rules[s->rule];
+    int n = 0;
+    for (int k = 0; s->leaves && k < cr->n_leaves; k++)
+        n += owns_window(cr, k) && s->leaves[k].win != NULL;
+    return n;
+}
+
 static int index_leaves(struct eng *e, int ri, const struct crule *cr)
 {
     for (int i = 0; i < cr->n_leaves; i++) {
@@ -284,6 +326,7 @@ struct eng *eng_new(const struct rule_set *rs, int utc_offset_min)
             cr->event_rule = true;
         if (r->clear)
             cr->clear_root = flatten(cr, r->clear);
+        share_windows(cr);
         cr->fingerprint = cond_hash(cond_hash(14695981039346656037ull, r->when), r->clear);
         if (index_leaves(e, (int)i, cr))
             goto nomem;
@@ -316,7 +359,8 @@ static void free_rstate(const struct eng *e, struct rstate *s)
 {
     const struct crule *cr = &e->rules[s->rule];
     for (int i = 0; s->leaves && i < cr->n_leaves; i++)
-        win_free(s->leaves[i].win);
+        if (owns_window(cr, i))
+            win_free(s->leaves[i].win);
     free(s->leaves);
 }
 
@@ -450,11 +494,35 @@ static struct rstate *find_state(const struct eng *e, const struct edev *d, int 
     return find_state_scan(d, rule);
 }
 
-static struct rstate *get_state(struct eng *e, struct edev *d, int rule, int64_t now)
+/* Gives the window leaves of a new state their windows: a fresh one for
+ * each owning leaf that has none yet (a restore may have decoded it), the
+ * owner's for the others. On ENOMEM the windows made so far stay in
+ * `leaves` for free_rstate. */
+static int fill_windows(struct eng *e, const struct crule *cr, struct lstate *leaves,
+                        int64_t now)
 {
-    struct rstate *s = find_state(e, d, rule);
-    if (s)
-        return s;
+    size_t owned = 0;
+    for (int i = 0; i < cr->n_leaves; i++) {
+        const struct leaf *l = &cr->leaves[i];
+        if (l->c->kind != RULE_COND_WINDOW)
+            continue;
+        if (!owns_window(cr, i)) {
+            leaves[i].win = leaves[l->win_owner].win;
+            continue;
+        }
+        if (!leaves[i].win && !(leaves[i].win = win_new(l->c->window_ms, l->win_aggs, now)))
+            return ANX_ENOMEM;
+        owned++;
+    }
+    e->n_windows += owned;
+    return 0;
+}
+
+/* Appends a state for `rule` to d, its windows watched from now (or, with
+ * !windows, none yet: the caller decodes them, then calls fill_windows). */
+static struct rstate *add_state(struct eng *e, struct edev *d, int rule, int64_t now,
+                                bool windows)
+{
     if (d->n_states == d->cap_states) {
         uint16_t nc = d->cap_states ? (uint16_t)(d->cap_states * 2) : 2;
         struct rstate *ns = realloc(d->states, nc * sizeof *ns);
@@ -464,24 +532,15 @@ static struct rstate *get_state(struct eng *e, struct edev *d, int rule, int64_t
         d->cap_states = nc;
     }
     const struct crule *cr = &e->rules[rule];
-    s = &d->states[d->n_states];
+    struct rstate *s = &d->states[d->n_states];
     memset(s, 0, sizeof *s);
     s->rule = (uint32_t)rule;
     s->leaves = calloc((size_t)(cr->n_leaves ? cr->n_leaves : 1), sizeof *s->leaves);
     if (!s->leaves)
         return NULL;
-    for (int i = 0; i < cr->n_leaves; i++) {
-        const struct rule_cond *c = cr->leaves[i].c;
-        if (c->kind != RULE_COND_WINDOW)
-            continue;
-        s->leaves[i].win = win_new(c->window_ms, cr->leaves[i].win_aggs, now);
-        if (!s->leaves[i].win) {
-            for (int k = 0; k < i; k++)
-                win_free(s->leaves[k].win);
-            free(s->leaves);
-            return NULL;
-        }
-        e->n_windows++;
+    if (windows && fill_windows(e, cr, s->leaves, now) != 0) {
+        free_rstate(e, s);
+        return NULL;
     }
     if (e->idx_dev == d) {
         e->slot_gen[rule] = e->idx_gen;
@@ -491,6 +550,12 @@ static struct rstate *get_state(struct eng *e, struct edev *d, int rule, int64_t
     return s;
 }
 
+static struct rstate *get_state(struct eng *e, struct edev *d, int rule, int64_t now)
+{
+    struct rstate *s = find_state(e, d, rule);
+    return s ? s : add_state(e, d, rule, now, true);
+}
+
 static void drop_dev(struct eng *e, struct edev *d)
 {
     if (e->idx_dev == d)
@@ -498,10 +563,7 @@ static void drop_dev(struct eng *e, struct edev *d)
     heap_remove(e, d);
     strmap_del(&e->devices, d->id);
     for (uint16_t i = 0; i < d->n_states; i++) {
-        const struct crule *cr = &e->rules[d->states[i].rule];
-        for (int k = 0; k < cr->n_leaves; k++)
-            if (d->states[i].leaves && d->states[i].leaves[k].win)
-                e->n_windows--;
+        e->n_windows -= (size_t)count_windows(e, &d->states[i]);
         free_rstate(e, &d->states[i]);
     }
     free(d->states);
@@ -942,7 +1004,8 @@ static void update_leaves(struct eng *e, const struct crule *cr, struct rstate *
             strcmp(c->metric, metric) != 0)
             continue;
         if (c->kind == RULE_COND_WINDOW) {
-            win_add(ls->win, now, v);
+            if (owns_window(cr, i))
+                win_add(ls->win, now, v);
             continue;
         }
         bool t = compare(v, c->cmp, threshold(c, el));
@@ -1058,7 +1121,7 @@ void eng_on_message(struct eng *e, const struct reg_device *dev, const struct tl
     if (was_absent)
         for (uint16_t i = 0; i < d->n_states; i++)
             for (int k = 0; k < e->rules[d->states[i].rule].n_leaves; k++)
-                if (d->states[i].leaves[k].win)
+                if (owns_window(&e->rules[d->states[i].rule], k) && d->states[i].leaves[k].win)
                     win_restart(d->states[i].leaves[k].win, now);
     for (size_t i = 0; i < nc; i++) {
         const struct crule *cr = &e->rules[cand[i]];
@@ -1130,7 +1193,7 @@ void eng_get_stats(const struct eng *e, struct eng_stats *s)
             const struct crule *cr = &e->rules[d->states[i].rule];
             s->bytes += (size_t)cr->n_leaves * sizeof(struct lstate);
             for (int k = 0; k < cr->n_leaves; k++)
-                if (d->states[i].leaves[k].win)
+                if (owns_window(cr, k) && d->states[i].leaves[k].win)
                     s->bytes += win_encoded_size(d->states[i].leaves[k].win);
         }
     }
@@ -1148,14 +1211,6 @@ static int find_rule(const struct eng *e, const char *name, uint64_t fingerprint
             strcmp(e->rules[i].r->name, name) == 0)
             return (int)i;
     return -1;
-}
-
-static int count_windows(const struct eng *e, const struct rstate *s)
-{
-    int n = 0;
-    for (int k = 0; k < e->rules[s->rule].n_leaves; k++)
-        n += s->leaves[k].win != NULL;
-    return n;
 }
 
 void eng_transfer(struct eng *e, struct eng *old)
@@ -1262,7 +1317,8 @@ uint8_t *eng_snapshot(const struct eng *e, size_t *len)
                 put_u(&b, fbits, 4);
                 put_u(&b, ls->has, 1);
                 put_u(&b, ls->cmp_true, 1);
-                size_t wl = ls->win ? win_encoded_size(ls->win) : 0;
+                /* A shared window is saved once, with its owner. */
+                size_t wl = owns_window(cr, k) && ls->win ? win_encoded_size(ls->win) : 0;
                 put_u(&b, wl, 4);
                 if (wl && !b.oom) {
                     uint8_t *tmp = malloc(wl);
@@ -1346,8 +1402,9 @@ int eng_restore(struct eng *e, const uint8_t *buf, size_t len, int64_t now_ms)
             int n_leaves = (int)get_u(&r, 2);
             int ri = find_rule(e, name, fp, n_leaves);
             struct rstate *s = NULL;
+            const struct crule *cr = ri >= 0 ? &e->rules[ri] : NULL;
             if (ri >= 0 && !find_state_scan(d, ri)) {
-                s = get_state(e, d, ri, now_ms);
+                s = add_state(e, d, ri, now_ms, false);
                 if (!s)
                     return ANX_ENOMEM;
                 s->firing = firing;
@@ -1367,15 +1424,22 @@ int eng_restore(struct eng *e, const uint8_t *buf, size_t len, int64_t now_ms)
                 memcpy(&ls->last, &fbits, 4);
                 ls->has = has;
                 ls->cmp_true = cmp_true;
-                if (wl && ls->win) {
+                if (wl && owns_window(cr, k)) {
                     size_t used = 0;
                     struct win *w = win_decode(wp, wl, &used);
                     if (!w)
                         return ANX_ECORRUPT;
-                    win_free(ls->win);
-                    ls->win = w;
+                    /* Saved before its leaves shared it (another width or
+                     * fewer aggregates): start it afresh. */
+                    if (win_width(w) != cr->leaves[k].c->window_ms ||
+                        win_aggs(w) != cr->leaves[k].win_aggs)
+                        win_free(w);
+                    else
+                        ls->win = w;
                 }
             }
+            if (s && fill_windows(e, cr, s->leaves, now_ms) != 0)
+                return ANX_ENOMEM;
         }
         /* Look at every restored device at once: what fell due while we
          * were down fires now. */

@@ -619,6 +619,106 @@ static void test_window_avg(void **state)
     fx_free(f);
 }
 
+/* Leaves of one rule over the same metric and width read one window; one
+ * over another width keeps its own. */
+static const char SHARED_RULES[] =
+    "rule excess {\n"
+    "    when sum(water.flow_l) over 24h > 20 L\n"
+    "    clear when sum(water.flow_l) over 24h < 15 L\n"
+    "    severity low\n"
+    "    chain c\n"
+    "}\n"
+    "rule hr_band {\n"
+    "    when avg(hr.bpm) over 10m > 100 bpm\n"
+    "    clear when max(hr.bpm) over 10m < 90 bpm\n"
+    "    severity high\n"
+    "    chain c\n"
+    "}\n"
+    "rule burst {\n"
+    "    when sum(water.flow_l) over 1h > 50 L\n"
+    "    clear when sum(water.flow_l) over 24h < 1 L\n"
+    "    severity low\n"
+    "    chain c\n"
+    "}\n";
+
+static void shared_history(struct fx *f)
+{
+    send(f, "WM-1", T0, "water.flow_l=10");
+    send(f, "WM-1", T0 + HOUR, "water.flow_l=12");
+    for (int i = 0; i < 10; i++)
+        send(f, "W-1", T0 + i * MIN, "hr.bpm=120");
+}
+
+/* After shared_history (and maybe a restore): fires and clears on time. */
+static void shared_expect(struct fx *f)
+{
+    adv(f, T0 + 10 * MIN);
+    expect_only(f, 1, FIRE_AT("hr_band", "W-1", T0 + 10 * MIN));
+    assert_true(f->recs[0].value == 120.0);
+    reset(f);
+    /* The 120s leave the 10 minute window (buckets of 12.5 s) between 19
+     * and 20 minutes; max then reads the 80s only. */
+    for (int i = 10; i <= 25; i++)
+        send(f, "W-1", T0 + i * MIN, "hr.bpm=80");
+    const struct rec *r = only(f, "hr_band", "W-1");
+    assert_int_equal(r->kind, ENG_CLEAR);
+    assert_true(r->at > T0 + 19 * MIN && r->at <= T0 + 20 * MIN);
+    reset(f);
+    /* 22 L over 24 h once watched for 24 h; the first 10 L leave at 24h30m
+     * (buckets of 30 min), leaving 12 L < 15 L. */
+    adv(f, T0 + 24 * HOUR);
+    expect_only(f, 1, FIRE_AT("excess", "WM-1", T0 + 24 * HOUR));
+    assert_true(f->recs[0].value == 22.0);
+    reset(f);
+    adv(f, T0 + 24 * HOUR + 30 * MIN);
+    expect_only(f, 1, CLEAR_AT("excess", "WM-1", T0 + 24 * HOUR + 30 * MIN));
+    assert_false(eng_is_firing(f->e, "WM-1", "burst"));
+}
+
+static void shared_elder(struct fx *f)
+{
+    add_elder(&f->reg, "{\"id\":\"E1\",\"name\":\"n\",\"consent\":true,\"devices\":["
+                       "{\"id\":\"WM-1\",\"kind\":\"water_meter\",\"heartbeat_s\":900},"
+                       "{\"id\":\"W-1\",\"kind\":\"wearable\",\"heartbeat_s\":60}]}");
+}
+
+static void test_window_shared_by_leaves(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(SHARED_RULES, TZ);
+    shared_elder(f);
+    shared_history(f);
+    /* excess 1, burst 2 (1 h and 24 h), hr_band 1 (avg and max together). */
+    assert_int_equal(n_windows(f->e), 4);
+    struct eng_stats st;
+    eng_get_stats(f->e, &st);
+    size_t shared_bytes = st.bytes;
+    shared_expect(f);
+    fx_free(f);
+
+    /* The same through a snapshot: saved once, read back shared. */
+    f = fx_new(SHARED_RULES, TZ);
+    shared_elder(f);
+    shared_history(f);
+    size_t len;
+    uint8_t *buf = eng_snapshot(f->e, &len);
+    assert_non_null(buf);
+    eng_free(f->e);
+    f->e = eng_new(f->rs, TZ);
+    assert_non_null(f->e);
+    assert_int_equal(eng_restore(f->e, buf, len, T0 + 9 * MIN + 30 * SEC), 0);
+    assert_int_equal(n_windows(f->e), 4);
+    eng_get_stats(f->e, &st);
+    assert_int_equal(st.bytes, shared_bytes);
+    reset(f);
+    shared_expect(f);
+    /* Forgetting a device lets go of its windows once each. */
+    eng_forget_device(f->e, "WM-1");
+    assert_int_equal(n_windows(f->e), 1);
+    free(buf);
+    fx_free(f);
+}
+
 /* ---- absence ------------------------------------------------------------- */
 
 static const char ABSENCE_RULES[] =
@@ -1570,6 +1670,7 @@ int main(void)
         cmocka_unit_test(test_sustained_reset_by_drop),
         cmocka_unit_test(test_window_fires_when_first_full),
         cmocka_unit_test(test_window_avg),
+        cmocka_unit_test(test_window_shared_by_leaves),
         cmocka_unit_test(test_absence_own_heartbeat),
         cmocka_unit_test(test_absence_tracking),
         cmocka_unit_test(test_scope_static),
