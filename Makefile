@@ -55,7 +55,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 CTL_OBJ    := $(CTL_SRC:%.c=$(O)/%.o)
 ANXIND_OBJ := $(ANXIND_SRC:%.c=$(O)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
-TOOLS      := $(O)/anxin-load $(O)/notify-bench $(O)/paho-count
+TOOLS      := $(O)/anxin-load $(O)/notify-bench $(O)/paho-count $(O)/tests/regdb-compare
 
 .PHONY: all asan test test-asan demo install clean unit deps fuzz browser-deps
 all: $(O)/libanxin.a $(O)/anxind $(O)/anxinctl $(UNIT_BIN) $(TOOLS)
@@ -82,6 +82,11 @@ UNIT_EXTRA_test_journal := daemon/journal
 $(O)/tests/%: $(O)/tests/unit/%.o $$(addprefix $(O)/,$$(addsuffix .o,$$(UNIT_EXTRA_$$*))) $(O)/libanxin.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) -lcmocka -pthread
+
+# Test-only: the registry loaded both ways and compared (test_registry_load).
+$(O)/tests/regdb-compare: $(O)/tests/regdb_compare.o $(O)/daemon/regdb.o $(O)/libanxin.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(O)/anxin-load: bench/anxin-load.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)

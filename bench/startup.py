@@ -121,14 +121,15 @@ def claim_cost():
 
 
 def registry_sql():
-    """The registry query anxind runs at start (regdb_select in daemon/regdb.c,
-    built from macros): printed by a two-line program compiled against it.
-    None if that cannot be built."""
+    """The registry scans anxind runs at start (regdb_scan_elders, _contacts
+    and _devices in daemon/regdb.c), as [(name, sql)]: printed by a small
+    program compiled against them. [] if that cannot be built."""
     src = os.path.join(B.RUN, "regsql.c")
     exe = os.path.join(B.RUN, "regsql")
     with open(src, "w") as f:
         f.write('#include <stdio.h>\n#include "regdb.h"\n'
-                'int main(void) { fputs(regdb_select, stdout); return 0; }\n')
+                'int main(void) { printf("%s\\n%s\\n%s\\n", regdb_scan_elders,'
+                ' regdb_scan_contacts, regdb_scan_devices); return 0; }\n')
     cflags = subprocess.run(["pkg-config", "--cflags", "libpq", "libcjson"], capture_output=True,
                             text=True).stdout.split()
     libs = subprocess.run(["pkg-config", "--libs", "libpq", "libcjson"], capture_output=True,
@@ -140,16 +141,17 @@ def registry_sql():
                        capture_output=True, text=True)
     if r.returncode != 0:
         log("cannot build the registry query printer: " + r.stderr.strip()[-300:])
-        return None
-    return subprocess.run([exe], capture_output=True, text=True, check=True).stdout
+        return []
+    out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
+    return list(zip(("registry elders", "registry contacts", "registry devices"),
+                    out.splitlines()))
 
 
 def query_seconds():
-    """What anxind's two big start-up reads take on the server side, alone:
-    the registry (daemon/regdb.c) and the open alerts (daemon/store.c),
-    each COPYed to /dev/null by psql."""
+    """What anxind's big start-up reads take on the server side, alone: the
+    registry's three scans (daemon/regdb.c) and the open alerts
+    (daemon/store.c), each COPYed to /dev/null by psql."""
     out = {}
-    reg = registry_sql()
     alerts = ("SELECT a.id, a.elder_id, coalesce(a.device_id, ''), a.rule, a.severity, a.chain,"
               " a.state, a.ack_code, (extract(epoch FROM a.event_ts) * 1000)::bigint,"
               " (extract(epoch FROM a.opened_at) * 1000)::bigint,"
@@ -157,9 +159,7 @@ def query_seconds():
               " coalesce((SELECT max(ev.source_seq) FROM alert_events ev"
               "           WHERE ev.alert_id = a.id AND ev.source_node = 'bench'), 0)"
               " FROM alerts a WHERE a.state IN ('open', 'acknowledged')")
-    for name, q in (("registry", reg), ("open alerts", alerts)):
-        if not q:
-            continue
+    for name, q in registry_sql() + [("open alerts", alerts)]:
         t = time.monotonic()
         subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(B.PG), "-U", "postgres", "-Atq",
                         "-v", "ON_ERROR_STOP=1", "-c", "COPY (%s) TO STDOUT" % q, DB],

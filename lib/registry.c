@@ -46,7 +46,7 @@ static const char *const shared_kinds[] = {
     "smoke_alarm", "fall_detector", "gas_detector", "bed_sensor", "motion_sensor",
 };
 
-static bool kind_is_shared(const char *kind)
+bool reg_kind_shared(const char *kind)
 {
     for (size_t i = 0; i < sizeof shared_kinds / sizeof *shared_kinds; i++)
         if (kind == shared_kinds[i])
@@ -74,14 +74,12 @@ void reg_elder_free(struct reg_elder *e)
     free(e->contacts);
     for (size_t i = 0; i < e->n_devices; i++) {
         free(e->devices[i].id);
-        if (!kind_is_shared(e->devices[i].kind))
+        if (!reg_kind_shared(e->devices[i].kind))
             free((char *)e->devices[i].kind);
     }
     free(e->devices);
     free(e);
 }
-
-/* JSON helpers: each returns 0 or sets err and returns ANX_EINVAL/ANX_ENOMEM. */
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -97,133 +95,78 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return ANX_EINVAL;
 }
 
-static int take_string(const cJSON *obj, const char *key, bool required, char **out,
-                       char *err, size_t errlen)
+int reg_channel_parse(const char *s)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (strcmp(s, "sms") == 0)
+        return REG_CHANNEL_SMS;
+    if (strcmp(s, "voice") == 0)
+        return REG_CHANNEL_VOICE;
+    return -1;
+}
+
+/* The field builder ------------------------------------------------------- */
+
+/* A copy of v into *out; NULL stays NULL unless the field is required. */
+static int copy_field(const char *key, const char *v, bool required, char **out,
+                      char *err, size_t errlen)
+{
     *out = NULL;
-    if (!v || cJSON_IsNull(v)) {
-        if (required)
-            return fail(err, errlen, "%s: missing", key);
-        return 0;
-    }
-    if (!cJSON_IsString(v))
-        return fail(err, errlen, "%s: expected a string", key);
-    *out = strdup(v->valuestring);
+    if (!v)
+        return required ? fail(err, errlen, "%s: missing", key) : 0;
+    *out = strdup(v);
     return *out ? 0 : ANX_ENOMEM;
 }
 
 /* The device's kind: one of shared_kinds, or a copy of its own. */
-static int take_kind(const cJSON *dev, const char **out, char *err, size_t errlen)
+static int copy_kind(const char *v, const char **out, char *err, size_t errlen)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(dev, "kind");
     *out = NULL;
-    if (!cJSON_IsString(v))
-        return fail(err, errlen, v && !cJSON_IsNull(v) ? "kind: expected a string"
-                                                        : "kind: missing");
+    if (!v)
+        return fail(err, errlen, "kind: missing");
     for (size_t i = 0; i < sizeof shared_kinds / sizeof *shared_kinds; i++)
-        if (strcmp(v->valuestring, shared_kinds[i]) == 0) {
+        if (strcmp(v, shared_kinds[i]) == 0) {
             *out = shared_kinds[i];
             return 0;
         }
-    *out = strdup(v->valuestring);
+    *out = strdup(v);
     return *out ? 0 : ANX_ENOMEM;
 }
 
-static int parse_contacts(struct reg_elder *e, const cJSON *arr, char *err, size_t errlen)
+/* Out of memory is reported in err too, so a caller that only logs the
+ * reason says something true. */
+static int done(int rc, char *err, size_t errlen)
 {
-    if (!arr || cJSON_IsNull(arr))
-        return 0;
-    if (!cJSON_IsArray(arr))
-        return fail(err, errlen, "contacts: expected an array");
-    size_t n = (size_t)cJSON_GetArraySize(arr);
-    if (n == 0)
-        return 0;
-    e->contacts = calloc(n, sizeof *e->contacts);
-    if (!e->contacts)
-        return ANX_ENOMEM;
-    const cJSON *c;
-    cJSON_ArrayForEach(c, arr) {
-        struct reg_contact *k = &e->contacts[e->n_contacts++];
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(c, "role");
-        const cJSON *prio = cJSON_GetObjectItemCaseSensitive(c, "priority");
-        const cJSON *chans = cJSON_GetObjectItemCaseSensitive(c, "channels");
-        int rc;
-        if ((rc = take_string(c, "name", true, &k->name, err, errlen)) ||
-            (rc = take_string(c, "phone", true, &k->phone, err, errlen)))
-            return rc;
-        k->id = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
-        int r = cJSON_IsString(role) ? reg_role_parse(role->valuestring) : -1;
-        if (r < 0)
-            return fail(err, errlen, "contacts[%zu].role: unknown", e->n_contacts - 1);
-        k->role = (uint8_t)r;
-        if (!cJSON_IsNumber(prio) || prio->valuedouble < 1 || prio->valuedouble > 9)
-            return fail(err, errlen, "contacts[%zu].priority: expected 1..9", e->n_contacts - 1);
-        k->priority = (uint8_t)prio->valuedouble;
-        if (cJSON_IsArray(chans)) {
-            const cJSON *ch;
-            cJSON_ArrayForEach(ch, chans) {
-                if (cJSON_IsString(ch) && strcmp(ch->valuestring, "sms") == 0)
-                    k->channels |= REG_CHANNEL_SMS;
-                else if (cJSON_IsString(ch) && strcmp(ch->valuestring, "voice") == 0)
-                    k->channels |= REG_CHANNEL_VOICE;
-            }
-        } else {
-            k->channels = REG_CHANNEL_SMS;
-        }
-    }
-    return 0;
+    if (rc == ANX_ENOMEM)
+        fail(err, errlen, "out of memory");
+    return rc;
 }
 
-static int parse_devices(struct reg_elder *e, const cJSON *arr, char *err, size_t errlen)
+int reg_elder_new(const struct reg_elder_row *row, struct reg_elder **out,
+                  char *err, size_t errlen)
 {
-    if (!arr || cJSON_IsNull(arr))
-        return 0;
-    if (!cJSON_IsArray(arr))
-        return fail(err, errlen, "devices: expected an array");
-    size_t n = (size_t)cJSON_GetArraySize(arr);
-    if (n == 0)
-        return 0;
-    e->devices = calloc(n, sizeof *e->devices);
-    if (!e->devices)
-        return ANX_ENOMEM;
-    const cJSON *d;
-    cJSON_ArrayForEach(d, arr) {
-        struct reg_device *dev = &e->devices[e->n_devices++];
-        int rc;
-        if ((rc = take_string(d, "id", true, &dev->id, err, errlen)) ||
-            (rc = take_kind(d, &dev->kind, err, errlen)))
-            return rc;
-        const cJSON *hb = cJSON_GetObjectItemCaseSensitive(d, "heartbeat_s");
-        dev->heartbeat_s = cJSON_IsNumber(hb) && hb->valuedouble >= 1 ? (uint32_t)hb->valuedouble
-                                                                       : 300;
-        const cJSON *seen = cJSON_GetObjectItemCaseSensitive(d, "last_seen_ms");
-        if (cJSON_IsNumber(seen) && seen->valuedouble > 0)
-            dev->last_seen_ms = (int64_t)seen->valuedouble;
-        dev->elder = e;
-    }
-    return 0;
-}
-
-static int parse_plan(struct reg_elder *e, const cJSON *plan, char *err, size_t errlen)
-{
+    *out = NULL;
+    struct reg_elder *e = calloc(1, sizeof *e);
+    if (!e)
+        return done(ANX_ENOMEM, err, errlen);
     e->risk = REG_RISK_MEDIUM;
-    if (!plan || cJSON_IsNull(plan))
-        return 0;
-    if (!cJSON_IsObject(plan))
-        return fail(err, errlen, "care_plan: expected an object");
-    const cJSON *risk = cJSON_GetObjectItemCaseSensitive(plan, "risk");
-    if (cJSON_IsString(risk)) {
-        if (strcmp(risk->valuestring, "low") == 0)
-            e->risk = REG_RISK_LOW;
-        else if (strcmp(risk->valuestring, "high") == 0)
-            e->risk = REG_RISK_HIGH;
+    e->categories = row->categories;
+    e->consent = row->consent;
+    int rc;
+    if ((rc = copy_field("id", row->id, true, &e->id, err, errlen)) ||
+        (rc = copy_field("name", row->name, true, &e->name, err, errlen)) ||
+        (rc = copy_field("township", row->township, false, &e->township, err, errlen)) ||
+        (rc = copy_field("village", row->village, false, &e->village, err, errlen)) ||
+        (rc = copy_field("grid", row->grid, false, &e->grid, err, errlen))) {
+        reg_elder_free(e);
+        return done(rc, err, errlen);
     }
-    int rc = take_string(plan, "chain", false, &e->chain, err, errlen);
-    if (rc)
-        return rc;
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(plan, "params");
+    *out = e;
+    return 0;
+}
+
+/* The plan's params object: its number members, in its order. */
+static int plan_params(struct reg_elder *e, const cJSON *params)
+{
     if (!cJSON_IsObject(params))
         return 0;
     size_t n = (size_t)cJSON_GetArraySize(params);
@@ -246,6 +189,222 @@ static int parse_plan(struct reg_elder *e, const cJSON *plan, char *err, size_t 
     return 0;
 }
 
+/* The plan with its params already parsed (reg_elder_from_json has them as
+ * part of its document). */
+static int set_plan(struct reg_elder *e, const char *risk, const char *chain,
+                    const cJSON *params, char *err, size_t errlen)
+{
+    if (risk && strcmp(risk, "low") == 0)
+        e->risk = REG_RISK_LOW;
+    else if (risk && strcmp(risk, "high") == 0)
+        e->risk = REG_RISK_HIGH;
+    else
+        e->risk = REG_RISK_MEDIUM;
+    int rc = copy_field("chain", chain, false, &e->chain, err, errlen);
+    if (rc == 0)
+        rc = plan_params(e, params);
+    return done(rc, err, errlen);
+}
+
+int reg_elder_set_plan(struct reg_elder *e, const struct reg_plan_row *plan,
+                       char *err, size_t errlen)
+{
+    /* Most plans set no params: no parser for those. */
+    if (!plan->params || strcmp(plan->params, "{}") == 0)
+        return set_plan(e, plan->risk, plan->chain, NULL, err, errlen);
+    cJSON *params = cJSON_Parse(plan->params);
+    if (!params)
+        return fail(err, errlen, "care_plan.params: not valid JSON");
+    int rc = set_plan(e, plan->risk, plan->chain, params, err, errlen);
+    cJSON_Delete(params);
+    return rc;
+}
+
+int reg_elder_set_contacts(struct reg_elder *e, const struct reg_contact_row *rows, size_t n,
+                           char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    e->contacts = calloc(n, sizeof *e->contacts);
+    if (!e->contacts)
+        return done(ANX_ENOMEM, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_contact_row *row = &rows[i];
+        /* Counted first: reg_elder_free frees what a failure left half-built. */
+        struct reg_contact *k = &e->contacts[e->n_contacts++];
+        int rc;
+        if ((rc = copy_field("name", row->name, true, &k->name, err, errlen)) ||
+            (rc = copy_field("phone", row->phone, true, &k->phone, err, errlen)))
+            return done(rc, err, errlen);
+        k->id = row->id;
+        int role = row->role ? reg_role_parse(row->role) : -1;
+        if (role < 0)
+            return fail(err, errlen, "contacts[%zu].role: unknown", i);
+        k->role = (uint8_t)role;
+        if (!(row->priority >= 1 && row->priority <= 9))
+            return fail(err, errlen, "contacts[%zu].priority: expected 1..9", i);
+        k->priority = (uint8_t)row->priority;
+        k->channels = row->channels < 0 ? REG_CHANNEL_SMS : (uint8_t)row->channels;
+    }
+    return 0;
+}
+
+int reg_elder_set_devices(struct reg_elder *e, const struct reg_device_row *rows, size_t n,
+                          char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    e->devices = calloc(n, sizeof *e->devices);
+    if (!e->devices)
+        return done(ANX_ENOMEM, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_device_row *row = &rows[i];
+        struct reg_device *dev = &e->devices[e->n_devices++];
+        int rc;
+        if ((rc = copy_field("id", row->id, true, &dev->id, err, errlen)) ||
+            (rc = copy_kind(row->kind, &dev->kind, err, errlen)))
+            return done(rc, err, errlen);
+        dev->heartbeat_s = row->heartbeat_s >= 1 ? (uint32_t)row->heartbeat_s : 300;
+        if (row->last_seen_ms > 0)
+            dev->last_seen_ms = (int64_t)row->last_seen_ms;
+        dev->elder = e;
+    }
+    return 0;
+}
+
+/* JSON: the document's types are checked here, everything else by the
+ * builder above. ------------------------------------------------------------ */
+
+/* The string at key, or NULL when absent or null; a member of another type
+ * is refused. */
+static int json_str(const cJSON *obj, const char *key, const char **out,
+                    char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v))
+        return fail(err, errlen, "%s: expected a string", key);
+    *out = v->valuestring;
+    return 0;
+}
+
+static double json_num(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* An array member's items as builder rows: n items of size bytes each, in
+ * one allocation the caller frees. Absent or null is no items. */
+static int json_rows(const cJSON *arr, const char *key, size_t size, void **rows, size_t *n,
+                     char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    if (!arr || cJSON_IsNull(arr))
+        return 0;
+    if (!cJSON_IsArray(arr))
+        return fail(err, errlen, "%s: expected an array", key);
+    *n = (size_t)cJSON_GetArraySize(arr);
+    if (*n == 0)
+        return 0;
+    *rows = calloc(*n, size);
+    return *rows ? 0 : ANX_ENOMEM;
+}
+
+static int parse_contacts(struct reg_elder *e, const cJSON *arr, char *err, size_t errlen)
+{
+    void *mem;
+    size_t n, i = 0;
+    int rc = json_rows(arr, "contacts", sizeof(struct reg_contact_row), &mem, &n, err, errlen);
+    struct reg_contact_row *rows = mem;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, (rows ? arr : NULL)) {
+        struct reg_contact_row *row = &rows[i++];
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(c, "role");
+        const cJSON *chans = cJSON_GetObjectItemCaseSensitive(c, "channels");
+        if (rc == 0)
+            rc = json_str(c, "name", &row->name, err, errlen);
+        if (rc == 0)
+            rc = json_str(c, "phone", &row->phone, err, errlen);
+        row->id = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
+        row->role = cJSON_IsString(role) ? role->valuestring : NULL;
+        row->priority = json_num(c, "priority");
+        row->channels = cJSON_IsArray(chans) ? 0 : -1;
+        const cJSON *ch;
+        cJSON_ArrayForEach(ch, (cJSON_IsArray(chans) ? chans : NULL)) {
+            int bit = cJSON_IsString(ch) ? reg_channel_parse(ch->valuestring) : -1;
+            if (bit > 0)
+                row->channels |= bit;
+        }
+    }
+    if (rc == 0)
+        rc = reg_elder_set_contacts(e, rows, n, err, errlen);
+    free(rows);
+    return rc;
+}
+
+static int parse_devices(struct reg_elder *e, const cJSON *arr, char *err, size_t errlen)
+{
+    void *mem;
+    size_t n, i = 0;
+    int rc = json_rows(arr, "devices", sizeof(struct reg_device_row), &mem, &n, err, errlen);
+    struct reg_device_row *rows = mem;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, (rows ? arr : NULL)) {
+        struct reg_device_row *row = &rows[i++];
+        if (rc == 0)
+            rc = json_str(d, "id", &row->id, err, errlen);
+        if (rc == 0)
+            rc = json_str(d, "kind", &row->kind, err, errlen);
+        row->heartbeat_s = json_num(d, "heartbeat_s");
+        row->last_seen_ms = json_num(d, "last_seen_ms");
+    }
+    if (rc == 0)
+        rc = reg_elder_set_devices(e, rows, n, err, errlen);
+    free(rows);
+    return rc;
+}
+
+static int parse_plan(struct reg_elder *e, const cJSON *plan, char *err, size_t errlen)
+{
+    if (!plan || cJSON_IsNull(plan))
+        return 0;
+    if (!cJSON_IsObject(plan))
+        return fail(err, errlen, "care_plan: expected an object");
+    const cJSON *risk = cJSON_GetObjectItemCaseSensitive(plan, "risk");
+    const char *chain;
+    int rc = json_str(plan, "chain", &chain, err, errlen);
+    if (rc)
+        return rc;
+    return set_plan(e, cJSON_IsString(risk) ? risk->valuestring : NULL, chain,
+                    cJSON_GetObjectItemCaseSensitive(plan, "params"), err, errlen);
+}
+
+/* The elder's own fields from the document. */
+static int parse_elder(const cJSON *root, struct reg_elder **out, char *err, size_t errlen)
+{
+    struct reg_elder_row row = {0};
+    int rc;
+    if ((rc = json_str(root, "id", &row.id, err, errlen)) ||
+        (rc = json_str(root, "name", &row.name, err, errlen)) ||
+        (rc = json_str(root, "township", &row.township, err, errlen)) ||
+        (rc = json_str(root, "village", &row.village, err, errlen)) ||
+        (rc = json_str(root, "grid", &row.grid, err, errlen)))
+        return rc;
+    row.consent = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "consent"));
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "categories")) {
+        int bit = cJSON_IsString(c) ? reg_category_parse(c->valuestring) : -1;
+        if (bit > 0)
+            row.categories |= (uint16_t)bit;
+    }
+    return reg_elder_new(&row, out, err, errlen);
+}
+
 int reg_elder_from_json(const char *json, size_t len, struct reg_elder **out,
                         char *err, size_t errlen)
 {
@@ -253,40 +412,18 @@ int reg_elder_from_json(const char *json, size_t len, struct reg_elder **out,
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root)
         return fail(err, errlen, "not valid JSON");
-    struct reg_elder *e = calloc(1, sizeof *e);
-    int rc = e ? 0 : ANX_ENOMEM;
-    if (rc == 0 && !cJSON_IsObject(root))
-        rc = fail(err, errlen, "expected an object");
+    struct reg_elder *e = NULL;
+    int rc = cJSON_IsObject(root) ? parse_elder(root, &e, err, errlen)
+                                  : fail(err, errlen, "expected an object");
     if (rc == 0)
-        rc = take_string(root, "id", true, &e->id, err, errlen);
-    if (rc == 0)
-        rc = take_string(root, "name", true, &e->name, err, errlen);
-    if (rc == 0)
-        rc = take_string(root, "township", false, &e->township, err, errlen);
-    if (rc == 0)
-        rc = take_string(root, "village", false, &e->village, err, errlen);
-    if (rc == 0)
-        rc = take_string(root, "grid", false, &e->grid, err, errlen);
-    if (rc == 0) {
-        const cJSON *consent = cJSON_GetObjectItemCaseSensitive(root, "consent");
-        e->consent = cJSON_IsTrue(consent);
-        const cJSON *cats = cJSON_GetObjectItemCaseSensitive(root, "categories");
-        const cJSON *c;
-        cJSON_ArrayForEach(c, cats) {
-            int bit = cJSON_IsString(c) ? reg_category_parse(c->valuestring) : -1;
-            if (bit > 0)
-                e->categories |= (uint16_t)bit;
-        }
         rc = parse_plan(e, cJSON_GetObjectItemCaseSensitive(root, "care_plan"), err, errlen);
-    }
     if (rc == 0)
         rc = parse_contacts(e, cJSON_GetObjectItemCaseSensitive(root, "contacts"), err, errlen);
     if (rc == 0)
         rc = parse_devices(e, cJSON_GetObjectItemCaseSensitive(root, "devices"), err, errlen);
     cJSON_Delete(root);
     if (rc) {
-        if (rc == ANX_ENOMEM)
-            fail(err, errlen, "out of memory");
+        done(rc, err, errlen);
         reg_elder_free(e);
         return rc;
     }

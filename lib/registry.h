@@ -2,9 +2,10 @@
  * and devices, as the hot path needs them (device id -> elder in one lookup).
  *
  * PostgreSQL is the source of truth; the daemon loads every elder at start
- * and reloads single elders when NOTIFY says they changed. Each elder arrives
- * as one JSON object (see reg_elder_from_json), the same shape the import
- * file uses plus the contacts' database ids.
+ * and reloads single elders when NOTIFY says they changed. An elder arrives
+ * either as one JSON object (see reg_elder_from_json), the same shape the
+ * import file uses plus the contacts' database ids, or field by field from
+ * the tables (reg_elder_new and the reg_elder_set_* calls).
  *
  * Ownership: the registry owns every elder and device in it. Pointers
  * returned by lookups stay valid until that elder is replaced or removed, so
@@ -102,6 +103,61 @@ int reg_elder_from_json(const char *json, size_t len, struct reg_elder **out,
 
 void reg_elder_free(struct reg_elder *e);
 
+/* Building an elder field by field, as daemon/regdb.c does from plain table
+ * scans at start. reg_elder_from_json builds through these too, so both
+ * apply the same rules and give the same error messages. Every string in a
+ * row is borrowed: the builder copies what it keeps, so the caller may free
+ * the row as soon as the call returns. The elder under construction is the
+ * caller's until handed to reg_put (or freed with reg_elder_free, which also
+ * frees whatever a failed call had built). Each returns 0, ANX_EINVAL with a
+ * reason in err (then the elder must be left out, as reg_elder_from_json
+ * would leave it out) or ANX_ENOMEM. */
+struct reg_elder_row {
+    const char *id, *name;                  /* required */
+    const char *township, *village, *grid;  /* NULL = not set */
+    uint16_t categories;                    /* reg_category_parse bits */
+    bool consent;
+};
+
+struct reg_plan_row {
+    const char *risk;       /* "low" or "high"; anything else (NULL too) = medium */
+    const char *chain;      /* NULL = none */
+    const char *params;     /* JSON object text {name: number}; NULL = none.
+                             * Members that are not numbers are skipped. */
+};
+
+struct reg_contact_row {
+    int64_t id;             /* contacts.id, 0 if unknown */
+    const char *name;       /* required */
+    const char *phone;      /* required */
+    const char *role;       /* a reg_role_parse name; NULL or unknown is refused */
+    double priority;        /* 1..9 (a fraction is cut off) */
+    int channels;           /* REG_CHANNEL_* bits, or -1: not given, SMS */
+};
+
+struct reg_device_row {
+    const char *id;         /* required */
+    const char *kind;       /* required */
+    double heartbeat_s;     /* below 1: the default, 300 */
+    double last_seen_ms;    /* 0 or less: never */
+};
+
+/* A new elder with no care plan (risk medium), contacts or devices. */
+int reg_elder_new(const struct reg_elder_row *row, struct reg_elder **out,
+                  char *err, size_t errlen);
+
+/* Sets the care plan; call at most once, and only for an elder that has one. */
+int reg_elder_set_plan(struct reg_elder *e, const struct reg_plan_row *plan,
+                       char *err, size_t errlen);
+
+/* Sets all of the elder's contacts (in calling order) or devices (in the
+ * order given), n rows at once so each array is allocated to its size; call
+ * each at most once per elder. */
+int reg_elder_set_contacts(struct reg_elder *e, const struct reg_contact_row *rows, size_t n,
+                           char *err, size_t errlen);
+int reg_elder_set_devices(struct reg_elder *e, const struct reg_device_row *rows, size_t n,
+                          char *err, size_t errlen);
+
 /* Adds or replaces the elder with e->id, taking ownership of e. Devices keep
  * their runtime state across the replacement; a device id now listed under
  * this elder is taken from whichever elder had it. Returns 0 or ANX_ENOMEM
@@ -120,5 +176,10 @@ double reg_param(const struct reg_elder *e, const char *name, double dflt);
 const char *reg_role_name(enum reg_role role);
 int reg_role_parse(const char *s);             /* -1 if unknown */
 int reg_category_parse(const char *s);         /* the bit, or -1 */
+int reg_channel_parse(const char *s);          /* REG_CHANNEL_*, or -1 */
+
+/* Whether a device's kind is one of the strings every device of that kind
+ * shares (compared by address: what reg_elder_free must not free). */
+bool reg_kind_shared(const char *kind);
 
 #endif

@@ -513,6 +513,264 @@ static void test_categories(void **state)
     reg_elder_free(NULL);
 }
 
+/* ---- the field builder ------------------------------------------------------ */
+
+static const struct reg_elder_row ROW = {
+    .id = "E0001", .name = "张桂兰", .township = "城关镇", .village = NULL, .grid = "G-03",
+    .categories = REG_CAT_EMPTY_NEST, .consent = true,
+};
+
+static struct reg_elder *build(const struct reg_elder_row *row)
+{
+    struct reg_elder *e = (struct reg_elder *)1;
+    err[0] = '\0';
+    int rc = reg_elder_new(row, &e, err, sizeof err);
+    if (rc != 0)
+        fail_msg("reg_elder_new: %d %s", rc, err);
+    assert_non_null(e);
+    return e;
+}
+
+/* The same elder from fields and from JSON, compared field by field. */
+static void test_fields_equal_json(void **state)
+{
+    (void)state;
+    struct reg_elder_row row = {
+        .id = "E0001", .name = "张桂兰", .township = "城关镇", .village = "东湖村",
+        .grid = "G-03", .categories = REG_CAT_LIVING_ALONE | REG_CAT_DISABLED, .consent = true,
+    };
+    struct reg_elder *e = build(&row);
+    /* The row's strings are borrowed: the elder keeps copies. */
+    assert_ptr_not_equal(e->id, row.id);
+    struct reg_plan_row plan = {
+        .risk = "high", .chain = "emergency",
+        .params = "{\"hr.max\":120,\"hr.min\":45.5,\"note\":\"text is skipped\",\"spo2.min\":90}",
+    };
+    assert_int_equal(reg_elder_set_plan(e, &plan, err, sizeof err), 0);
+    struct reg_contact_row contacts[] = {
+        {.id = 101, .name = "李明", .phone = "+8613800000011", .role = "family", .priority = 1,
+         .channels = REG_CHANNEL_SMS | REG_CHANNEL_VOICE},
+        {.id = 102, .name = "王芳", .phone = "+8613800000012", .role = "grid_worker",
+         .priority = 2, .channels = REG_CHANNEL_VOICE},
+        {.id = INT64_C(9007199254740991), .name = "赵医生", .phone = "+8613800000013",
+         .role = "doctor", .priority = 9, .channels = -1},
+    };
+    assert_int_equal(reg_elder_set_contacts(e, contacts, 3, err, sizeof err), 0);
+    struct reg_device_row devices[] = {
+        {.id = "SOS-0001", .kind = "sos_button", .heartbeat_s = 600},
+        {.id = "WM-0001", .kind = "water_meter", .heartbeat_s = 0},
+    };
+    assert_int_equal(reg_elder_set_devices(e, devices, 2, err, sizeof err), 0);
+
+    struct reg_elder *j = parse(FULL);
+    assert_string_equal(e->id, j->id);
+    assert_string_equal(e->name, j->name);
+    assert_string_equal(e->township, j->township);
+    assert_string_equal(e->village, j->village);
+    assert_string_equal(e->grid, j->grid);
+    assert_int_equal(e->categories, j->categories);
+    assert_int_equal(e->consent, j->consent);
+    assert_int_equal(e->risk, j->risk);
+    assert_string_equal(e->chain, j->chain);
+    assert_int_equal(e->n_params, j->n_params);
+    for (size_t i = 0; i < e->n_params; i++) {
+        assert_string_equal(e->params[i].name, j->params[i].name);
+        assert_true(e->params[i].value == j->params[i].value);
+    }
+    assert_int_equal(e->n_contacts, j->n_contacts);
+    for (size_t i = 0; i < e->n_contacts; i++) {
+        assert_int_equal(e->contacts[i].id, j->contacts[i].id);
+        assert_string_equal(e->contacts[i].name, j->contacts[i].name);
+        assert_string_equal(e->contacts[i].phone, j->contacts[i].phone);
+        assert_int_equal(e->contacts[i].role, j->contacts[i].role);
+        assert_int_equal(e->contacts[i].priority, j->contacts[i].priority);
+        assert_int_equal(e->contacts[i].channels, j->contacts[i].channels);
+    }
+    assert_int_equal(e->n_devices, j->n_devices);
+    for (size_t i = 0; i < e->n_devices; i++) {
+        assert_string_equal(e->devices[i].id, j->devices[i].id);
+        /* Common kinds are the shared strings both ways. */
+        assert_ptr_equal(e->devices[i].kind, j->devices[i].kind);
+        assert_true(reg_kind_shared(e->devices[i].kind));
+        assert_int_equal(e->devices[i].heartbeat_s, j->devices[i].heartbeat_s);
+        assert_int_equal(e->devices[i].last_seen_ms, j->devices[i].last_seen_ms);
+        assert_ptr_equal(e->devices[i].elder, e);
+    }
+    reg_elder_free(j);
+    reg_elder_free(e);
+}
+
+static void test_fields_minimal(void **state)
+{
+    (void)state;
+    struct reg_elder_row row = {.id = "E2", .name = "李四"};
+    struct reg_elder *e = build(&row);
+    assert_null(e->township);
+    assert_null(e->village);
+    assert_null(e->grid);
+    assert_int_equal(e->categories, 0);
+    assert_false(e->consent);
+    assert_int_equal(e->risk, REG_RISK_MEDIUM);     /* no plan */
+    assert_null(e->chain);
+    assert_int_equal(e->n_params + e->n_contacts + e->n_devices, 0);
+    /* None of each is allowed, and changes nothing. */
+    assert_int_equal(reg_elder_set_contacts(e, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(reg_elder_set_devices(e, NULL, 0, err, sizeof err), 0);
+    assert_null(e->contacts);
+    assert_null(e->devices);
+
+    /* A plan with no params, an unknown risk and no chain. */
+    struct reg_plan_row plan = {.risk = "extreme", .chain = NULL, .params = "{}"};
+    assert_int_equal(reg_elder_set_plan(e, &plan, err, sizeof err), 0);
+    assert_int_equal(e->risk, REG_RISK_MEDIUM);
+    assert_null(e->chain);
+    assert_int_equal(e->n_params, 0);
+    reg_elder_free(e);
+
+    e = build(&ROW);
+    struct reg_plan_row low = {.risk = "low", .params = NULL};
+    assert_int_equal(reg_elder_set_plan(e, &low, err, sizeof err), 0);
+    assert_int_equal(e->risk, REG_RISK_LOW);
+    assert_null(e->village);
+    assert_int_equal(e->categories, REG_CAT_EMPTY_NEST);
+    reg_elder_free(e);
+}
+
+static void test_fields_devices(void **state)
+{
+    (void)state;
+    struct reg_elder *e = build(&ROW);
+    struct reg_device_row devices[] = {
+        {.id = "GPS-1", .kind = "gps_tracker", .heartbeat_s = 3600,
+         .last_seen_ms = 1795939200123.0},
+        {.id = "SOS-1", .kind = "sos_button", .heartbeat_s = 0.5, .last_seen_ms = -1000},
+        {.id = "BED-1", .kind = "bed_sensor", .heartbeat_s = 604800, .last_seen_ms = 0},
+    };
+    assert_int_equal(reg_elder_set_devices(e, devices, 3, err, sizeof err), 0);
+    assert_int_equal(e->n_devices, 3);
+    /* An uncommon kind is the elder's own copy. */
+    assert_string_equal(e->devices[0].kind, "gps_tracker");
+    assert_ptr_not_equal(e->devices[0].kind, devices[0].kind);
+    assert_false(reg_kind_shared(e->devices[0].kind));
+    assert_int_equal(e->devices[0].heartbeat_s, 3600);
+    assert_int_equal(e->devices[0].last_seen_ms, INT64_C(1795939200123));
+    assert_true(reg_kind_shared(e->devices[1].kind));
+    assert_int_equal(e->devices[1].heartbeat_s, 300);   /* below 1: the default */
+    assert_int_equal(e->devices[1].last_seen_ms, 0);    /* before 1970: never */
+    assert_int_equal(e->devices[2].heartbeat_s, 604800);
+    for (size_t i = 0; i < 3; i++)
+        assert_ptr_equal(e->devices[i].elder, e);
+
+    /* Into a registry like any other elder. */
+    struct registry r = {0};
+    assert_int_equal(reg_put(&r, e), 0);
+    assert_ptr_equal(reg_find_device(&r, "GPS-1"), &e->devices[0]);
+    assert_ptr_equal(reg_find_elder(&r, "E0001"), e);
+    reg_clear(&r);
+}
+
+/* Expects exactly this error from reg_elder_new. */
+static void new_bad(const struct reg_elder_row *row, const char *want)
+{
+    struct reg_elder *e = (struct reg_elder *)1;
+    assert_int_equal(reg_elder_new(row, &e, err, sizeof err), ANX_EINVAL);
+    assert_null(e);
+    assert_string_equal(err, want);
+}
+
+static void contacts_bad(const struct reg_contact_row *rows, size_t n, const char *want)
+{
+    struct reg_elder *e = build(&ROW);
+    assert_int_equal(reg_elder_set_contacts(e, rows, n, err, sizeof err), ANX_EINVAL);
+    assert_string_equal(err, want);
+    reg_elder_free(e);      /* frees what was half built (ASan checks) */
+}
+
+static void devices_bad(const struct reg_device_row *rows, size_t n, const char *want)
+{
+    struct reg_elder *e = build(&ROW);
+    assert_int_equal(reg_elder_set_devices(e, rows, n, err, sizeof err), ANX_EINVAL);
+    assert_string_equal(err, want);
+    reg_elder_free(e);
+}
+
+/* The builder's refusals carry the messages reg_elder_from_json gives for
+ * the same faults. */
+static void test_fields_errors(void **state)
+{
+    (void)state;
+    new_bad(&(struct reg_elder_row){.name = "x"}, "id: missing");
+    new_bad(&(struct reg_elder_row){.id = "E1"}, "name: missing");
+    parse_bad("{\"name\":\"x\"}", "id: missing");
+    parse_bad("{\"id\":\"E1\"}", "name: missing");
+
+    const struct reg_contact_row good = {.name = "a", .phone = "+8613800000001",
+                                         .role = "family", .priority = 1, .channels = -1};
+    struct reg_contact_row two[2] = {good, good};
+    two[1].role = "boss";
+    contacts_bad(two, 2, "contacts[1].role: unknown");
+    parse_bad("{\"id\":\"E1\",\"name\":\"x\",\"contacts\":[{\"name\":\"a\","
+              "\"phone\":\"+8613800000001\",\"role\":\"family\",\"priority\":1},"
+              "{\"name\":\"b\",\"phone\":\"+8613800000002\",\"role\":\"boss\",\"priority\":1}]}",
+              "contacts[1].role: unknown");
+    two[1] = good;
+    two[1].role = NULL;
+    contacts_bad(two, 2, "contacts[1].role: unknown");
+    two[1] = good;
+    two[1].priority = 0;
+    contacts_bad(two, 2, "contacts[1].priority: expected 1..9");
+    two[1].priority = 10;
+    contacts_bad(two, 2, "contacts[1].priority: expected 1..9");
+    two[1] = good;
+    two[1].name = NULL;
+    contacts_bad(two, 2, "name: missing");
+    two[1] = good;
+    two[1].phone = NULL;
+    contacts_bad(two, 2, "phone: missing");
+
+    const struct reg_device_row dev = {.id = "D1", .kind = "sos_button"};
+    struct reg_device_row devs[2] = {dev, {.id = "D2", .kind = "gps_tracker"}};
+    devs[1].id = NULL;
+    devices_bad(devs, 2, "id: missing");
+    devs[1].id = "D2";
+    devs[1].kind = NULL;
+    devices_bad(devs, 2, "kind: missing");
+    parse_bad("{\"id\":\"E1\",\"name\":\"x\",\"devices\":[{\"id\":\"D1\"}]}", "kind: missing");
+
+    /* Params the JSON parser cannot read (deeper than it goes). */
+    char deep[2100];
+    size_t n = 0;
+    n += (size_t)snprintf(deep, sizeof deep, "{\"x\":");
+    for (int i = 0; i < 1020; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 1020; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    deep[n] = '\0';
+    struct reg_elder *e = build(&ROW);
+    struct reg_plan_row plan = {.risk = "high", .params = deep};
+    assert_int_equal(reg_elder_set_plan(e, &plan, err, sizeof err), ANX_EINVAL);
+    assert_string_equal(err, "care_plan.params: not valid JSON");
+    reg_elder_free(e);
+    /* A params value that is not an object is no params, as in JSON. */
+    e = build(&ROW);
+    plan.params = "[1,2]";
+    assert_int_equal(reg_elder_set_plan(e, &plan, err, sizeof err), 0);
+    assert_int_equal(e->n_params, 0);
+    reg_elder_free(e);
+}
+
+static void test_channels(void **state)
+{
+    (void)state;
+    assert_int_equal(reg_channel_parse("sms"), REG_CHANNEL_SMS);
+    assert_int_equal(reg_channel_parse("voice"), REG_CHANNEL_VOICE);
+    assert_int_equal(reg_channel_parse("fax"), -1);
+    assert_int_equal(reg_channel_parse(""), -1);
+    char copy[] = "sos_button";
+    assert_false(reg_kind_shared(copy));    /* by address: a copy is not shared */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +787,11 @@ int main(void)
         cmocka_unit_test(test_many_reloads),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_categories),
+        cmocka_unit_test(test_fields_equal_json),
+        cmocka_unit_test(test_fields_minimal),
+        cmocka_unit_test(test_fields_devices),
+        cmocka_unit_test(test_fields_errors),
+        cmocka_unit_test(test_channels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
