@@ -76,6 +76,7 @@ $(O)/anxinctl: $(O)/daemon/anxinctl.o $(CTL_OBJ) $(O)/libanxin.a
 
 # A unit test links libanxin.a plus the daemon modules it names here.
 UNIT_EXTRA_test_journal := daemon/journal
+UNIT_EXTRA_test_snapshot := daemon/snapshot daemon/fileio
 
 .SECONDARY:
 .SECONDEXPANSION:

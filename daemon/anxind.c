@@ -352,7 +352,13 @@ static void on_tick(uv_timer_t *t)
     d->tick_count++;
     save_checkpoint(d);
     if (d->stopping) {
-        bool idle = pgc_pending(d->pg) == 0 && notifier_inflight(d->notifier) == 0;
+        /* Once no message can come any more, every device's last time. */
+        if (d->mqtt_drained && !d->last_seen_final && !d->last_seen_flushing) {
+            store_flush_last_seen(d, true);
+            d->last_seen_final = true;
+        }
+        bool idle = d->last_seen_final && pgc_pending(d->pg) == 0 &&
+                    notifier_inflight(d->notifier) == 0;
         if (idle || clock_wall_ms() >= d->stop_deadline_ms) {
             if (!idle)
                 log_warn(&d->log, "shutdown: %zu database writes and %zu sends unfinished; the "
@@ -364,8 +370,7 @@ static void on_tick(uv_timer_t *t)
     }
     escalate_tick(d);
     kpi_tick(d->kpi, d->pg, clock_wall_ms(), d->cfg->utc_offset_min);
-    if (d->tick_count % 10 == 0)
-        store_flush_last_seen(d);
+    store_flush_last_seen(d, false);
     collect_snapshot(d, false);
     if (clock_wall_ms() - d->snapshot_ms >= d->cfg->snapshot_every_ms)
         save_snapshot(d, true);
@@ -442,7 +447,6 @@ static void close_all(struct anxind *d)
 
 static void shutdown_finish(struct anxind *d)
 {
-    store_flush_last_seen(d);
     collect_snapshot(d, true);
     save_snapshot(d, false);
     save_checkpoint(d);
@@ -457,6 +461,7 @@ static void on_mqtt_stopped(void *arg)
     log_info(&d->log, "shutdown: broker disconnected; finishing %zu writes, %zu sends",
              pgc_pending(d->pg), notifier_inflight(d->notifier));
     d->stop_deadline_ms = clock_wall_ms() + SHUTDOWN_GRACE_MS;
+    d->mqtt_drained = true;
     uv_timer_start(&d->tick, on_tick, 0, 100);
 }
 

@@ -118,6 +118,9 @@ struct anxind {
     uv_timer_t tick;                /* housekeeping, once a second */
     uint64_t tick_count;
     bool last_seen_flushing;
+    size_t last_seen_cursor;        /* next registry slot the tick's flush looks at */
+    bool mqtt_drained;              /* stopping: every message Paho took is handled */
+    bool last_seen_final;           /* stopping: the last flush is queued */
 
     struct notifier_secrets secrets;    /* until the notifier takes them */
     bool handles_init;              /* tick and signal handles exist */
@@ -160,7 +163,12 @@ int store_alert_clear(struct anxind *d, const struct alert *a, const struct eng_
 int store_alert_repeat(struct anxind *d, const struct alert *a, const char *device_id,
                        const char *event, int64_t now_ms, uint64_t jseq);
 int store_attempt(struct anxind *d, const struct notify_msg *n, const struct notifier_attempt *a);
-void store_flush_last_seen(struct anxind *d);
+/* Writes devices' last message times to the database: with all, every
+ * changed one (at a stop); otherwise those in the next tenth of the
+ * registry, so a tick at a time the whole registry is covered every ten
+ * seconds with the database's work spread evenly. At most one write is in
+ * flight: returns without writing while one is. */
+void store_flush_last_seen(struct anxind *d, bool all);
 void store_refill_ids(struct anxind *d);
 void store_reload_registry(struct anxind *d);
 int64_t store_take_id(struct anxind *d, struct id_block *b);

@@ -415,16 +415,30 @@ static int buf_add(char **buf, size_t *len, size_t *cap, const char *s)
 
 /* Writes the devices' last message times in one statement. Device ids are
  * [A-Za-z0-9_.:-] only, so the array literals need no escaping. */
-void store_flush_last_seen(struct anxind *d)
+/* One tick's share of the registry: the whole of it every this many ticks.
+ * Writing every changed device at once put up to a row per device into one
+ * UPDATE every 10 s (100,000 rows at 100,000 devices under load): a second
+ * of the database's CPU that held SOS messages up to 250 ms on two cores,
+ * and a walk of a million devices on the loop. */
+#define LAST_SEEN_SLICES 10
+
+void store_flush_last_seen(struct anxind *d, bool all)
 {
     if (d->last_seen_flushing || !pgc_connected(d->pg))
         return;
+    const struct strmap *devices = &d->reg.devices;
+    size_t start = all || d->last_seen_cursor >= devices->cap ? 0 : d->last_seen_cursor;
+    size_t end = all ? devices->cap : start + devices->cap / LAST_SEEN_SLICES + 1;
     char *ids = NULL, *times = NULL;
     size_t il = 0, ic = 0, tl = 0, tc = 0, n = 0;
     int rc = buf_add(&ids, &il, &ic, "{") | buf_add(&times, &tl, &tc, "{");
-    size_t it = 0;
+    size_t it = start;
     void *v;
-    while (rc == 0 && strmap_next(&d->reg.devices, &it, NULL, &v)) {
+    while (rc == 0 && strmap_next(devices, &it, NULL, &v)) {
+        if (it > end) {
+            it--;           /* past this tick's share: the next tick starts there */
+            break;
+        }
         struct reg_device *dev = v;
         if (!dev->seen_dirty)
             continue;
@@ -436,6 +450,7 @@ void store_flush_last_seen(struct anxind *d)
         dev->seen_dirty = false;
         n++;
     }
+    d->last_seen_cursor = it >= devices->cap ? 0 : it;
     rc |= buf_add(&ids, &il, &ic, "}") | buf_add(&times, &tl, &tc, "}");
     if (rc == 0 && n > 0) {
         const char *params[2] = {ids, times};

@@ -54,13 +54,21 @@ struct crule {
     uint32_t mark;                  /* candidate de-duplication stamp */
 };
 
+/* A comparison's state or a window: a leaf is one kind or the other, and at
+ * a million devices with a few leaves each, 8 bytes a leaf count. */
 struct lstate {
-    int64_t since_ms;               /* comparison true since (valid if cmp_true) */
-    float last;
-    uint8_t has;
-    uint8_t cmp_true;
-    struct win *win;
+    union {
+        struct {                    /* THRESHOLD */
+            int64_t since_ms;       /* comparison true since (valid if cmp_true) */
+            float last;
+            uint8_t has;
+            uint8_t cmp_true;
+        };
+        struct win *win;            /* WINDOW: its own, or its owner's (win_owner) */
+    };
 };
+
+_Static_assert(sizeof(struct lstate) == 16, "a leaf's state grew");
 
 struct rstate {
     uint32_t rule;                  /* sets may hold more than 65 536 rules */
@@ -1311,12 +1319,17 @@ uint8_t *eng_snapshot(const struct eng *e, size_t *len)
             put_u(&b, (uint64_t)cr->n_leaves, 2);
             for (int k = 0; k < cr->n_leaves; k++) {
                 const struct lstate *ls = &s->leaves[k];
+                /* Only a comparison has these; a window's pointer is no
+                 * business of the file. */
+                struct lstate cmp = {0};
+                if (cr->leaves[k].c->kind == RULE_COND_THRESHOLD)
+                    cmp = *ls;
                 uint32_t fbits;
-                memcpy(&fbits, &ls->last, 4);
-                put_u(&b, (uint64_t)ls->since_ms, 8);
+                memcpy(&fbits, &cmp.last, 4);
+                put_u(&b, (uint64_t)cmp.since_ms, 8);
                 put_u(&b, fbits, 4);
-                put_u(&b, ls->has, 1);
-                put_u(&b, ls->cmp_true, 1);
+                put_u(&b, cmp.has, 1);
+                put_u(&b, cmp.cmp_true, 1);
                 /* A shared window is saved once, with its owner. */
                 size_t wl = owns_window(cr, k) && ls->win ? win_encoded_size(ls->win) : 0;
                 put_u(&b, wl, 4);
@@ -1420,10 +1433,12 @@ int eng_restore(struct eng *e, const uint8_t *buf, size_t len, int64_t now_ms)
                 if (!s)
                     continue;
                 struct lstate *ls = &s->leaves[k];
-                ls->since_ms = since;
-                memcpy(&ls->last, &fbits, 4);
-                ls->has = has;
-                ls->cmp_true = cmp_true;
+                if (cr->leaves[k].c->kind == RULE_COND_THRESHOLD) {
+                    ls->since_ms = since;
+                    memcpy(&ls->last, &fbits, 4);
+                    ls->has = has;
+                    ls->cmp_true = cmp_true;
+                }
                 if (wl && owns_window(cr, k)) {
                     size_t used = 0;
                     struct win *w = win_decode(wp, wl, &used);
