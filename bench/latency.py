@@ -435,6 +435,18 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
         check = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink-check",
                                   str(b.sink_port), str(int(seconds * check_rate)),
                                   str(check_rate)])
+    # The observer: mosquitto_sub on the SOS buttons' topics only, on the
+    # same broker, time-stamping each arrival: whether an SOS was late
+    # before it reached the broker's other clients (publisher, broker) or only
+    # on anxind's connection (its queue there, Paho, anxind).
+    obs_path = os.path.join(b.run, "observer-%s.txt" % name)
+    obs_f = open(obs_path, "w")
+    obs_cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(b.mq), "-q", "1", "-i",
+               "bench-observer-%s" % name, "-F", "%U %t %p"]
+    for k in range(sos_first, sos_first + n_sos):
+        obs_cmd += ["-t", "%s/D-%06d/telemetry" % (PREFIX, k)]
+    obs = subprocess.Popen(obs_cmd, stdout=obs_f, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)         # its subscriptions in place before the first SOS
     t0 = time.monotonic()
     pub = subprocess.Popen(load_cmd(b, n, rate, sos_every, sos_first, sos_log, devices),
                            stdout=subprocess.PIPE, text=True)
@@ -481,6 +493,16 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
             break
         time.sleep(0.2)
     snap_seen()
+    obs.terminate()
+    obs.wait(10)
+    obs_f.close()
+    observed = {}
+    with open(obs_path) as f:
+        for line in f:
+            # The buttons also carry background readings: only the SOS.
+            parts = line.split(None, 2)
+            if len(parts) == 3 and '"sos"' in parts[2]:
+                observed.setdefault(parts[1].split("/")[-2], float(parts[0]))
     if check:
         check.wait(60)
     t_first = sent[0][1] / 1e6 if sent else 0
@@ -501,6 +523,9 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
         "machine": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * os.cpu_count(),
         "lat": lat, "missing": missing, "sos_first": sos_first, "sent": sent,
         "out": out, "arrival": arrival,
+        # publish -> the observer's arrival, ms
+        "observed": sorted(observed[dev] * 1000.0 - us / 1000.0 for dev, us in sent
+                           if dev in observed),
         # SOS not published in the 3 s before an engine snapshot's file time
         # (to 0.5 s after): what the level looks like without those stalls
         "lat_nosnap": sorted((first[dev] / 1000.0 - us) / 1000.0 for dev, us in sent
@@ -755,21 +780,23 @@ def main():
         "",
         "| load | publish -> Paho callback (publisher, broker, Paho) | callback -> handed to "
         "curl (journal, queue, loop: rules, alert, plan) | handed to curl -> sink (curl on "
-        "the loop, TCP, sink) | control: client -> sink |",
-        "|---|---|---|---|---|",
+        "the loop, TCP, sink) | control: client -> sink | observer: publish -> "
+        "`mosquitto_sub` on the SOS topics only (publisher, broker) |",
+        "|---|---|---|---|---|---|",
     ]
 
     def trio(v, f=fmt_ms):
         return "%s / %s / %s" % (f(pct(v, 50)), f(pct(v, 99)), f(v[-1])) if v else "-"
     for lv, r in results:
-        lines.append("| %g %% | %s | %s | %s | %s (%d requests) |" % (
+        lines.append("| %g %% | %s | %s | %s | %s (%d requests) | %s (%d SOS) |" % (
             lv, trio(r["recv"]), trio(r["loop"]), trio(r["curl"]),
-            trio(r["check"], lambda x: "%.2f" % x), len(r["check"])))
+            trio(r["check"], lambda x: "%.2f" % x), len(r["check"]), trio(r["observed"]),
+            len(r["observed"])))
     lines += [
         "",
-        "Engine snapshots (`engine.snap`, written by anxind on its loop every 30 s when no "
-        "database write is pending: the whole rule-engine state, then fsync) during each "
-        "level, and the five slowest SOS, both as seconds after the level's first SOS:",
+        "Engine snapshots (`engine.snap`, written by a forked child of anxind every 30 s "
+        "when no database write is pending: the whole rule-engine state, then fsync) during "
+        "each level, and the five slowest SOS, both as seconds after the level's first SOS:",
         "",
     ]
     for lv, r in results:
