@@ -20,9 +20,13 @@
 #define CONTACTS_AGG \
     "json_agg(json_build_object('id', c.id, 'name', c.name, 'phone', c.phone, 'role', c.role," \
     " 'priority', c.priority, 'channels', c.channels) ORDER BY c.priority, c.position)"
+/* A device's last message time in ms; an impossible one (infinity, set by
+ * hand) reads as never seen instead of failing the whole load on its cast. */
+#define LAST_SEEN_MS \
+    "CASE WHEN isfinite(d.last_seen) THEN (extract(epoch FROM d.last_seen) * 1000)::bigint END"
 #define DEVICES_AGG \
     "json_agg(json_build_object('id', d.id, 'kind', d.kind, 'heartbeat_s', d.heartbeat_s," \
-    " 'last_seen_ms', (extract(epoch FROM d.last_seen) * 1000)::bigint) ORDER BY d.id)"
+    " 'last_seen_ms', " LAST_SEEN_MS ") ORDER BY d.id)"
 
 /* Everyone: contacts and devices grouped once and joined (hash aggregates),
  * not looked up per elder, which took the server 13 s of a start with a
@@ -75,7 +79,7 @@ const char regdb_scan_contacts[] =
     " FROM contacts c ORDER BY c.elder_id COLLATE \"C\", c.priority, c.position";
 const char regdb_scan_devices[] =
     "SELECT d.elder_id, d.id, d.kind, d.heartbeat_s,"
-    " (extract(epoch FROM d.last_seen) * 1000)::bigint"
+    " " LAST_SEEN_MS
     " FROM devices d ORDER BY d.elder_id COLLATE \"C\", d.id";
 
 /* The names in a text array literal ({a,b,"c d"}) through parse, each bit

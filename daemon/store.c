@@ -458,7 +458,8 @@ void store_flush_last_seen(struct anxind *d, bool all)
         pgc_query(d->pg,
                   "UPDATE devices d SET last_seen = anxin_ms(v.ms)"
                   " FROM unnest($1::text[], $2::bigint[]) AS v(id, ms)"
-                  " WHERE d.id = v.id AND (d.last_seen IS NULL OR d.last_seen < anxin_ms(v.ms))",
+                  " WHERE d.id = v.id AND (d.last_seen IS NULL OR d.last_seen < anxin_ms(v.ms)"
+                  "  OR NOT isfinite(d.last_seen))",
                   2, params, on_last_seen, d, 0);
     }
     free(ids);

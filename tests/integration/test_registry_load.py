@@ -18,7 +18,7 @@ import re
 import subprocess
 import unittest
 
-from harness import BUILD, Daemon, dsn, fresh_db, psql, wait_for
+from harness import BUILD, Daemon, dsn, fresh_db, psql, publish, publisher, wait_for
 
 COMPARE = os.path.join(BUILD, "tests", "regdb-compare")
 
@@ -152,15 +152,34 @@ class RegistryLoad(unittest.TestCase):
         for personal in ("钱七", "钱小七", "+8613800000099"):
             self.assertNotIn(personal, log)
 
-    def test_a_database_error_fails_the_start(self):
-        # extract(epoch ...) of an infinite last_seen cannot become a bigint
-        # (the JSON path fails on it the same way).
+    def test_an_impossible_last_seen_reads_as_never_seen(self):
+        # Set by hand: its cast to ms would fail the whole load.
         psql(self.db, "UPDATE devices SET last_seen = 'infinity' WHERE id = 'Y-2'")
+        r = compare(self.db)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("6 elders, 8 contacts, 7 devices, 0 left out: same", r.stderr)
+        self.assertEqual(self.start(), (6, 7))
+        # Its next message replaces it (a later time never would), by the stop.
+        pub = publisher()
+        try:
+            publish(pub, self.d.topic("Y-2"), {"metrics": {"battery.pct": 50}})
+            wait_for(lambda: self.d.metric("anxin_messages_processed_total") >= 1,
+                     what="the message processed")
+        finally:
+            pub.loop_stop()
+        self.assertEqual(self.d.stop(), 0)
+        self.d = None
+        self.assertEqual(psql(self.db, "SELECT isfinite(last_seen) FROM devices"
+                                       " WHERE id = 'Y-2'"), [["t"]])
+
+    def test_a_database_error_fails_the_start(self):
+        psql(self.db, "ALTER TABLE devices RENAME COLUMN heartbeat_s TO heartbeat")
         self.d = Daemon(self.db)
         self.d.start(wait_ready=False)
         wait_for(lambda: self.d.proc.poll() is not None, 20, what="anxind to exit")
         self.assertNotEqual(self.d.proc.returncode, 0)
-        self.assertRegex(self.d.log(), r"database: loading the registry failed: .*infinity")
+        self.assertRegex(self.d.log(),
+                         r"database: loading the registry failed: .*heartbeat_s")
         self.d = None
 
 
