@@ -476,6 +476,8 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
     pub_s, pub_rate, ack_s = parse_load(out, n)
     want = processed(m0) + n
     t_done, m1 = d.wait(lambda m: processed(m) >= want, 300, "level %s processed" % name, 0.01)
+    saves = m1.get("anxin_engine_saves_total", 0) - m0.get("anxin_engine_saves_total", 0)
+    save_pause_ms = m1.get("anxin_engine_save_pause_seconds", 0) * 1000
     cpu1, busy1, procs1 = d.cpu_s(), machine_busy(), proc_jiffies()
     sent = read_sos_log(sos_log)
     if len(sent) != n_sos:
@@ -534,6 +536,7 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
                                  for t, _ in snaps - snaps_before)),
         # engine snapshots written during the level: (s after the first SOS, MB)
         "snaps": sorted((t - t_first, size / 1e6) for t, size in snaps - snaps_before),
+        "saves": saves, "save_pause_ms": save_pause_ms,
         "worst": sorted(((first[dev] / 1000.0 - us) / 1000.0, us / 1e6 - t_first)
                         for dev, us in sent if dev in first)[-5:][::-1],
     }
@@ -800,8 +803,10 @@ def main():
         "",
     ]
     for lv, r in results:
-        lines.append("- %g %%: snapshots %s; slowest SOS %s" % (
+        lines.append("- %g %%: snapshots %s (%d started in the level; the last one's fork held "
+                     "the loop %.1f ms); slowest SOS %s" % (
             lv, ", ".join("at %.1f s (file time, %.0f MB)" % x for x in r["snaps"]) or "none",
+            r["saves"], r["save_pause_ms"],
             ", ".join("%s ms at %.1f s" % (fmt_ms(l), t) for l, t in r["worst"])))
     lines += [
         "",

@@ -129,6 +129,8 @@ def main():
             r["hold_max"], r["hold_min"] = max(hold), min(hold)
             r["final_rss"], r["final_hwm"] = st["VmRSS"], st["VmHWM"]
             r["malloc_after"] = d.malloc_stats()
+            m = d.metrics()
+            r["save_pause_ms"] = m.get("anxin_engine_save_pause_seconds", 0) * 1000
             snap = os.path.join(d.journal, "engine.snap")
             r["snap_mb"] = os.path.getsize(snap) / 1e6 if os.path.exists(snap) else 0
             r["stop_s"] = d.stop(600)
@@ -192,14 +194,14 @@ def main():
         "| devices | " + " | ".join("VmRSS after round %d MiB" % (k + 1)
                                     for k in range(args.rounds))
         + " | bytes/device after the last round | VmRSS watched min..max MiB | VmHWM MiB "
-          "| engine.snap MB | stop s |",
-        "|---|" + "---|" * args.rounds + "---|---|---|---|---|",
+          "| engine.snap MB | last save's fork ms | stop s |",
+        "|---|" + "---|" * args.rounds + "---|---|---|---|---|---|",
     ]
     for n, r in res.items():
-        lines.append("| %d | %s | %.0f | %.1f..%.1f | %.1f | %.1f | %.1f |" % (
+        lines.append("| %d | %s | %.0f | %.1f..%.1f | %.1f | %.1f | %.1f | %.1f |" % (
             n, " | ".join("%.1f" % (kb(x["rss"]) / MiB) for x in r["rounds"]),
             per(r["rounds"][-1]["rss"], n), kb(r["hold_min"]) / MiB, kb(r["hold_max"]) / MiB,
-            kb(r["final_hwm"]) / MiB, r["snap_mb"], r["stop_s"]))
+            kb(r["final_hwm"]) / MiB, r["snap_mb"], r["save_pause_ms"], r["stop_s"]))
     if any(r["malloc"] for r in res.values()):
         lines += [
             "",

@@ -218,8 +218,17 @@ static void save_snapshot(struct anxind *d, bool in_background)
     snapshot_path(d, path, sizeof path);
     d->snapshot_ms = clock_wall_ms();
     if (in_background) {
+        int64_t t0 = clock_mono_us();
         int rc = snap_bg_start(&d->snapshot_bg, path, d->processed_jseq, build_snapshot, d, err,
                                sizeof err);
+        if (rc == 0) {
+            /* The loop waits while the fork copies the process's page
+             * tables (and Paho's thread too if it faults meanwhile): the
+             * pause a background save still costs alarms, growing with
+             * the process's size (bench/results, latency). */
+            d->snapshot_forks++;
+            d->snapshot_fork_us = clock_mono_us() - t0;
+        }
         if (rc != ANX_EIO)
             return;
         /* Saved in place instead: without a save the journal checkpoint

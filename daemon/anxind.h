@@ -96,6 +96,8 @@ struct anxind {
     uint64_t snapshot_jseq;         /* engine state saved up to this record */
     int64_t snapshot_ms;            /* last save started */
     struct snap_bg snapshot_bg;     /* a child saving it now */
+    uint64_t snapshot_forks;        /* background saves started */
+    int64_t snapshot_fork_us;       /* how long the last one held the loop (the fork) */
     struct alert_table alerts;
     struct id_block alert_ids, notification_ids;
     bool esc_claiming;              /* a claim of due step timers is under way */

@@ -113,6 +113,11 @@ static void render_metrics(struct anxind *d, struct text *t)
     metric(t, "anxin_db_pending_writes", "gauge", "Queries waiting for the database.",
            d->pg ? pgc_pending(d->pg) : 0);
     metric(t, "anxin_db_errors_total", "counter", "Writes the database refused.", s->db_errors);
+    metric(t, "anxin_engine_saves_total", "counter",
+           "Engine state saves started in a forked child.", d->snapshot_forks);
+    tprintf(t, "# HELP anxin_engine_save_pause_seconds How long the last save's fork held "
+               "anxind's loop.\n# TYPE anxin_engine_save_pause_seconds gauge\n"
+               "anxin_engine_save_pause_seconds %.6f\n", (double)d->snapshot_fork_us / 1e6);
     metric(t, "anxin_registry_elders", "gauge", "Elders in memory.", d->reg.elders.len);
     metric(t, "anxin_registry_devices", "gauge", "Devices in memory.", d->reg.devices.len);
     metric(t, "anxin_registry_reloads_total", "counter", "Registry reloads after NOTIFY.",

@@ -207,6 +207,11 @@ class LiveRules(unittest.TestCase):
         t_processed = time.time()
         h.wait_for(lambda: os.path.exists(snap) and os.path.getmtime(snap) > t_processed,
                    timeout=5, what="engine.snap written after the message")
+        # The save's pause is on /metrics (the fork: well under a second here).
+        self.assertGreaterEqual(d.metric("anxin_engine_saves_total"), 1)
+        pause = d.metric("anxin_engine_save_pause_seconds")
+        self.assertGreater(pause, 0)
+        self.assertLess(pause, 1.0)
         time.sleep(0.3)
         d.kill()
         self.assertNotIn("saving the engine state failed", d.log())
