@@ -413,15 +413,15 @@ static int buf_add(char **buf, size_t *len, size_t *cap, const char *s)
     return 0;
 }
 
-/* Writes the devices' last message times in one statement. Device ids are
- * [A-Za-z0-9_.:-] only, so the array literals need no escaping. */
 /* One tick's share of the registry: the whole of it every this many ticks.
  * Writing every changed device at once put up to a row per device into one
- * UPDATE every 10 s (100,000 rows at 100,000 devices under load): a second
- * of the database's CPU that held SOS messages up to 250 ms on two cores,
- * and a walk of a million devices on the loop. */
+ * UPDATE every 10 s (100,000 rows at 100,000 devices under load: a burst of
+ * the database's CPU beside the alarm path), after a walk of every device
+ * on the loop (a million at a province). */
 #define LAST_SEEN_SLICES 10
 
+/* Writes the devices' last message times in one statement. Device ids are
+ * [A-Za-z0-9_.:-] only, so the array literals need no escaping. */
 void store_flush_last_seen(struct anxind *d, bool all)
 {
     if (d->last_seen_flushing || !pgc_connected(d->pg))
