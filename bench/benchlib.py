@@ -177,6 +177,22 @@ def fetch_metrics(timeout=5):
     return out
 
 
+def wait_metrics(d, pred, timeout, what, interval=0.05, wall=False):
+    """Polls d.metrics() until pred(m), leaving if d's anxind (d.proc) exits;
+    returns (time, metrics): monotonic time, or the wall clock with wall."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if d.proc is None or d.proc.poll() is not None:
+            log = getattr(d, "logpath", os.path.join(d.dir, "anxind.log"))
+            sys.exit("anxind exited (%s); see %s" % (d.proc and d.proc.returncode, log))
+        m = d.metrics()
+        t = time.time() if wall else time.monotonic()
+        if m is not None and pred(m):
+            return t, m
+        time.sleep(interval)
+    sys.exit("timed out waiting for anxind: " + what)
+
+
 class Anxind:
     """build/anxind with a config of its own under RUN/<name>: loopback HTTP,
     the run's PostgreSQL database `db`, the broker with client id and topic
@@ -224,17 +240,9 @@ class Anxind:
     def metrics(self):
         return fetch_metrics()
 
-    def wait(self, pred, timeout, what, interval=0.05):
-        """Polls /metrics until pred(m); returns (monotonic time, metrics)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.alive()
-            m = self.metrics()
-            t = time.monotonic()
-            if m is not None and pred(m):
-                return t, m
-            time.sleep(interval)
-        sys.exit("timed out waiting for anxind: " + what)
+    def wait(self, pred, timeout, what, interval=0.05, wall=False):
+        """Polls /metrics until pred(m) (wait_metrics)."""
+        return wait_metrics(self, pred, timeout, what, interval, wall)
 
     def wait_ready(self, timeout, interval=0.02):
         """Polls /metrics and /readyz every `interval` s; returns the wall-clock

@@ -35,16 +35,9 @@ import subprocess
 import sys
 import time
 
-from benchlib import (CONSOLE_SMS, after_run_line, fetch_metrics, machine, top_other_cpu,
-                      write_conf, write_report)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, os.environ.get("ANXIN_BUILD", "build"))
-RUN = os.environ["BENCH_RUN"]
-PG = int(os.environ["BENCH_PG_PORT"])
-MQ = int(os.environ["BENCH_MQ_PORT"])
-HTTP = int(os.environ["BENCH_HTTP_PORT"])
-SERVICES = os.path.join(ROOT, "scripts", "services.sh")
+from benchlib import (BUILD, CONSOLE_SMS, HTTP, MQ, PG, ROOT, RUN, SERVICES, after_run_line,
+                      fetch_metrics, machine, top_other_cpu, wait_metrics, write_conf,
+                      write_report)
 DB = "bench"
 DSN = "host=127.0.0.1 port=%d user=postgres dbname=%s" % (PG, DB)
 CONSUMERS = ("anxind", "paho", "msub")
@@ -97,19 +90,7 @@ class Anxind:
         return fetch_metrics()
 
     def wait(self, pred, timeout, what, interval=0.01, wall=False):
-        """Polls /metrics until pred(m); returns (time, metrics): monotonic
-        time, or the wall clock with wall=True."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                sys.exit("anxind exited (%s); see %s/anxind.log" % (self.proc.returncode,
-                                                                  self.dir))
-            m = self.metrics()
-            t = time.time() if wall else time.monotonic()
-            if m is not None and pred(m):
-                return t, m
-            time.sleep(interval)
-        sys.exit("timed out waiting for anxind: " + what)
+        return wait_metrics(self, pred, timeout, what, interval, wall)
 
     def connected_at(self):
         """Wall-clock time of the last "mqtt: connected" line in its log."""

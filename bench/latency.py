@@ -63,7 +63,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from benchlib import fetch_metrics, machine, top_other_cpu, write_conf
+from benchlib import fetch_metrics, machine, top_other_cpu, wait_metrics, write_conf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("ANXIN_BUILD", "build"))
@@ -244,17 +244,7 @@ providers = gateway
         return fetch_metrics()
 
     def wait(self, pred, timeout, what, interval=0.01, wall=False):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                sys.exit("anxind exited (%s); see %s/anxind.log" % (self.proc.returncode,
-                                                                  self.dir))
-            m = self.metrics()
-            t = time.time() if wall else time.monotonic()
-            if m is not None and pred(m):
-                return t, m
-            time.sleep(interval)
-        sys.exit("timed out waiting for anxind: " + what)
+        return wait_metrics(self, pred, timeout, what, interval, wall)
 
     def wait_subscribed(self, timeout=60):
         """Until the log says the subscription stands (the session exists)."""
