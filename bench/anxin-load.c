@@ -2,7 +2,8 @@
  * it publishes several times faster than Paho, so it is not the bottleneck).
  *
  *   anxin-load -p PORT -P PREFIX -d DEVICES -n MESSAGES -r RATE -s SOS_EVERY
- *              [-O FIRST] [-D DEVICE_PREFIX] [-o SOS_LOG] [-B SOS_FIRST] [-C] [-K ELDERS]
+ *              [-O FIRST] [-D DEVICE_PREFIX] [-o SOS_LOG] [-B SOS_FIRST] [-C] [-A MODE]
+ *              [-K ELDERS]
  *
  * Publishes MESSAGES QoS 1 messages at RATE per second (0 = as fast as the
  * broker acknowledges), round-robin over DEVICES device ids made from
@@ -16,7 +17,10 @@
  * gives each SOS its own elder's button this way). With -C the SOS messages
  * go out on a second connection of their own, as a real button has its own
  * link: they do not queue behind the background messages in this program's
- * outgoing queue (its in-flight window). Readings carry water.flow_l,
+ * outgoing queue (its in-flight window). -A picks the SOS topic: "telemetry"
+ * (the default, <prefix>/<device>/telemetry), "alarm" (<prefix>/<device>/alarm,
+ * anxind's alarm lane) or "both" (alternating, alarm first); the SOS_LOG line
+ * then ends with the topic's last level. Readings carry water.flow_l,
  * battery.pct and hr.bpm each (every rule gets state: an upper bound),
  * unless -K gives the elders of a bench/registry.py registry: then each
  * device reports what its kind does there (devices 1..ELDERS SOS buttons:
@@ -72,8 +76,8 @@ int main(int argc, char **argv)
     bool sos_conn = false;
     long total = 10000;
     double rate = 0;
-    const char *prefix = "anxin/v1", *fmt = "B-", *sos_log = NULL;
-    while ((opt = getopt(argc, argv, "p:P:d:n:r:s:O:D:o:B:CK:")) != -1) {
+    const char *prefix = "anxin/v1", *fmt = "B-", *sos_log = NULL, *sos_topic = "telemetry";
+    while ((opt = getopt(argc, argv, "p:P:d:n:r:s:O:D:o:B:CA:K:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'P': prefix = optarg; break;
@@ -86,13 +90,19 @@ int main(int argc, char **argv)
         case 'o': sos_log = optarg; break;
         case 'B': sos_first = atoi(optarg); break;
         case 'C': sos_conn = true; break;
+        case 'A': sos_topic = optarg; break;
         case 'K': by_kind = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: anxin-load -p PORT -P PREFIX -d DEVICES -n MESSAGES "
                             "-r RATE -s SOS_EVERY [-O FIRST] [-D FMT] [-o SOS_LOG] "
-                            "[-B SOS_FIRST] [-C] [-K ELDERS]\n");
+                            "[-B SOS_FIRST] [-C] [-A telemetry|alarm|both] [-K ELDERS]\n");
             return 2;
         }
+    }
+    if (strcmp(sos_topic, "telemetry") != 0 && strcmp(sos_topic, "alarm") != 0 &&
+        strcmp(sos_topic, "both") != 0) {
+        fprintf(stderr, "anxin-load: -A expects telemetry, alarm or both\n");
+        return 2;
     }
     if (devices < 1)
         devices = 1;
@@ -148,7 +158,10 @@ int main(int argc, char **argv)
             snprintf(dev, sizeof dev, "%s%06ld", fmt, sos_first + sos);
         else
             snprintf(dev, sizeof dev, "%s%06d", fmt, (int)(i % devices) + first);
-        snprintf(topic, sizeof topic, "%s/%s/telemetry", prefix, dev);
+        const char *last = "telemetry";
+        if (is_sos && strcmp(sos_topic, "telemetry") != 0)
+            last = strcmp(sos_topic, "alarm") == 0 || sos % 2 == 0 ? "alarm" : "telemetry";
+        snprintf(topic, sizeof topic, "%s/%s/%s", prefix, dev, last);
         int64_t ts = now_us();
         int len;
         if (is_sos)
@@ -183,7 +196,7 @@ int main(int argc, char **argv)
         if (is_sos) {
             sos++;
             if (slog)
-                fprintf(slog, "%s %lld\n", dev, (long long)ts);
+                fprintf(slog, "%s %lld %s\n", dev, (long long)ts, last);
         }
     }
     int64_t t_sent = mono_us();

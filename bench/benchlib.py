@@ -145,6 +145,7 @@ log_level = %s
 url = tcp://127.0.0.1:%d
 client_id = %s
 topics = %s/+/telemetry
+alarm_topics = %s/+/alarm
 %s
 [database]
 conninfo = host=127.0.0.1 port=%d user=postgres dbname=%s
@@ -156,7 +157,7 @@ dir = %s
 [paths]
 rules = %s
 %s
-%s""" % (log_level, MQ, client_id, prefix, mqtt_extra, PG, db, HTTP,
+%s""" % (log_level, MQ, client_id, prefix, prefix, mqtt_extra, PG, db, HTTP,
          os.path.join(ROOT, "console"), journal, os.path.join(ROOT, "conf", "rules.d"),
          paths_extra, providers))
 

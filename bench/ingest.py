@@ -95,7 +95,7 @@ class Anxind:
     def connected_at(self):
         """Wall-clock time of the last "mqtt: connected" line in its log."""
         with open(os.path.join(self.dir, "anxind.log")) as f:
-            lines = [l for l in f if " mqtt: connected to " in l]
+            lines = [l for l in f if " mqtt: connected to " in l and "(telemetry lane)" in l]
         stamp = lines[-1].split()[0]            # 2026-11-29T13:55:49.407Z
         return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
             tzinfo=datetime.timezone.utc).timestamp()

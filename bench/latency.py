@@ -254,7 +254,7 @@ providers = gateway
             with open(path) as f:
                 text = f.read()
             start = text.rfind(" starting (node ")
-            if " mqtt: subscribed to " in text[start:]:
+            if re.search(r" mqtt: subscribed to .*\(telemetry lane\)", text[start:]):
                 return
             if self.proc.poll() is not None:
                 sys.exit("anxind exited; see " + path)
@@ -263,7 +263,7 @@ providers = gateway
 
     def connected_at(self):
         with open(os.path.join(self.dir, "anxind.log")) as f:
-            lines = [l for l in f if " mqtt: connected to " in l]
+            lines = [l for l in f if " mqtt: connected to " in l and "(telemetry lane)" in l]
         stamp = lines[-1].split()[0]
         return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
             tzinfo=datetime.timezone.utc).timestamp()
@@ -336,9 +336,10 @@ def machine_busy():
     return sum(v) - idle, sum(v)
 
 
-def load_cmd(b, n, rate, sos_every=0, sos_first=0, sos_log=None, devices=100000):
+def load_cmd(b, n, rate, sos_every=0, sos_first=0, sos_log=None, devices=100000,
+             sos_topic="telemetry"):
     cmd = [os.path.join(BUILD, "anxin-load"), "-p", str(b.mq), "-P", PREFIX, "-d", str(devices),
-           "-n", str(n), "-r", "%g" % rate, "-s", str(sos_every), "-D", "D-"]
+           "-n", str(n), "-r", "%g" % rate, "-s", str(sos_every), "-D", "D-", "-A", sos_topic]
     if sos_first:
         cmd += ["-B", str(sos_first), "-C"]
     if sos_log:
@@ -377,11 +378,12 @@ def read_sink(path):
 
 
 def read_sos_log(path):
+    """[(device, publish µs, topic's last level: alarm or telemetry)]"""
     out = []
     with open(path) as f:
         for line in f:
-            dev, us = line.split()
-            out.append((dev, int(us)))
+            dev, us, lane = line.split()
+            out.append((dev, int(us), lane))
     return out
 
 
@@ -412,7 +414,7 @@ def max_rate_live(b, d, n, devices):
 
 
 def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first, devices,
-              check_rate):
+              check_rate, sos_topic):
     """One load level; returns a dict of figures."""
     n = max(int(rate * seconds), n_sos)
     sos_every = max(1, n // n_sos)
@@ -434,11 +436,11 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
     obs_cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(b.mq), "-q", "1", "-i",
                "bench-observer-%s" % name, "-F", "%U %t %p"]
     for k in range(sos_first, sos_first + n_sos):
-        obs_cmd += ["-t", "%s/D-%06d/telemetry" % (PREFIX, k)]
+        obs_cmd += ["-t", "%s/D-%06d/telemetry" % (PREFIX, k), "-t", "%s/D-%06d/alarm" % (PREFIX, k)]
     obs = subprocess.Popen(obs_cmd, stdout=obs_f, stderr=subprocess.DEVNULL)
     time.sleep(1.0)         # its subscriptions in place before the first SOS
     t0 = time.monotonic()
-    pub = subprocess.Popen(load_cmd(b, n, rate, sos_every, sos_first, sos_log, devices),
+    pub = subprocess.Popen(load_cmd(b, n, rate, sos_every, sos_first, sos_log, devices, sos_topic),
                            stdout=subprocess.PIPE, text=True)
     qmax, pending_max = 0, 0
     snap = os.path.join(d.dir, "journal", "engine.snap")
@@ -469,7 +471,9 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
     saves = m1.get("anxin_engine_saves_total", 0) - m0.get("anxin_engine_saves_total", 0)
     save_pause_ms = m1.get("anxin_engine_save_pause_seconds", 0) * 1000
     cpu1, busy1, procs1 = d.cpu_s(), machine_busy(), proc_jiffies()
-    sent = read_sos_log(sos_log)
+    sent3 = read_sos_log(sos_log)
+    sent = [(dev, us) for dev, us, _ in sent3]
+    lane_of = {dev: lane for dev, _, lane in sent3}
     if len(sent) != n_sos:
         sys.exit("expected %d SOS in %s, found %d" % (n_sos, sos_log, len(sent)))
     devs = {dev for dev, _ in sent}
@@ -501,7 +505,13 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
     lat = sorted((first[dev] / 1000.0 - us) / 1000.0 for dev, us in sent if dev in first)
     arrival = first
     missing = sorted(devs - set(first))
+    lanes = sorted(set(lane_of.values()))
     return {
+        "lanes": lanes, "lane_of": lane_of,
+        # per topic: the SOS's latencies, and those that never arrived
+        "lat_lane": {ln: sorted((first[dev] / 1000.0 - us) / 1000.0 for dev, us in sent
+                                if dev in first and lane_of[dev] == ln) for ln in lanes},
+        "missing_lane": {ln: [x for x in missing if lane_of[x] == ln] for ln in lanes},
         "name": name, "target_rate": rate, "n": n, "sos_every": sos_every, "n_sos": n_sos,
         "pub_s": pub_s, "pub_rate": pub_rate, "ack_s": ack_s,
         "processed": processed(m1) - processed(m0),
@@ -520,10 +530,10 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
                            if dev in observed),
         # SOS not published in the 3 s before an engine snapshot's file time
         # (to 0.5 s after): what the level looks like without those stalls
-        "lat_nosnap": sorted((first[dev] / 1000.0 - us) / 1000.0 for dev, us in sent
-                             if dev in first and not any(
-                                 t - 3.0 <= us / 1e6 <= t + 0.5
-                                 for t, _ in snaps - snaps_before)),
+        "lat_nosnap": {ln: sorted((first[dev] / 1000.0 - us) / 1000.0 for dev, us in sent
+                                  if dev in first and lane_of[dev] == ln and not any(
+                                      t - 3.0 <= us / 1e6 <= t + 0.5
+                                      for t, _ in snaps - snaps_before)) for ln in lanes},
         # engine snapshots written during the level: (s after the first SOS, MB)
         "snaps": sorted((t - t_first, size / 1e6) for t, size in snaps - snaps_before),
         "saves": saves, "save_pause_ms": save_pause_ms,
@@ -532,7 +542,7 @@ def sos_level(b, d, sink_path, phone_dev, name, rate, seconds, n_sos, sos_first,
     }
 
 
-def breakdown(b, level, arrival):
+def breakdown(b, level, arrival, lane=None):
     """Where the time went, from anxind's own records (ms resolution): the
     alert's opened_at is the Paho callback's receive time; the first attempt's
     started_at is when the notifier handed the request to curl."""
@@ -551,6 +561,8 @@ def breakdown(b, level, arrival):
         handed[dev] = min(handed.get(dev, 1 << 62), int(started))
     a, bb, c = [], [], []
     for dev, us in level["sent"]:
+        if lane and level["lane_of"][dev] != lane:
+            continue
         if dev in recv:
             a.append(recv[dev] - us / 1000.0)
             bb.append(handed[dev] - recv[dev])
@@ -577,6 +589,9 @@ def main():
     ap.add_argument("--drain-messages", type=int, default=200000)
     ap.add_argument("--check-rate", type=float, default=50,
                     help="sink self-check requests a second during each level (0: none)")
+    ap.add_argument("--sos-topic", default="both", choices=("both", "alarm", "telemetry"),
+                    help="where the SOS are published: the alarm topic (anxind's alarm "
+                    "lane), the telemetry topic with the readings, or both, alternating")
     ap.add_argument("--out")
     ap.add_argument("--command", default="bench/run latency")
     args = ap.parse_args()
@@ -650,7 +665,8 @@ def main():
 
         # Warm-up: curl's connection to the sink, the first alerts.
         sos_next = 1
-        w = sos_level(b, d, sink_path, phone_dev, "warmup", 1000, 2, 20, sos_next, devices, 0)
+        w = sos_level(b, d, sink_path, phone_dev, "warmup", 1000, 2, 20, sos_next, devices, 0,
+                      args.sos_topic)
         sos_next += w["n_sos"]
         log("warm-up: %d SOS, %d arrived, max %.1f ms" % (w["n_sos"], len(w["lat"]),
                                                            w["lat"][-1] if w["lat"] else -1))
@@ -658,24 +674,27 @@ def main():
         for lv in levels:
             time.sleep(2)
             r = sos_level(b, d, sink_path, phone_dev, "%g" % lv, max_rate * lv / 100.0,
-                          args.seconds, args.sos, sos_next, devices, args.check_rate)
+                          args.seconds, args.sos, sos_next, devices, args.check_rate,
+                          args.sos_topic)
             sos_next += r["n_sos"]
             # New check lines are those after the ones seen before (same order).
             allc = [(t - int(to[6:])) / 1e6 for t, to in read_sink(sink_path)
                     if to.startswith("CHECK-")]
             r["check"] = sorted(allc[check_seen:])
             check_seen = len(allc)
-            lat = r["lat"]
-            log("%g %%: %d msg at %.0f msg/s (publisher %.0f msg/s), %d SOS, %d arrived: "
-                "p50 %.1f p99 %.1f max %.1f ms; catch-up %.2f s; missing %d" % (
-                    lv, r["n"], r["target_rate"], r["pub_rate"], r["n_sos"], len(lat),
-                    pct(lat, 50), pct(lat, 99), lat[-1] if lat else -1, r["catch_up_s"],
-                    len(r["missing"])))
+            for ln in r["lanes"]:
+                lat = r["lat_lane"][ln]
+                log("%g %% (%s topic): %d msg at %.0f msg/s (publisher %.0f msg/s), %d SOS "
+                    "in all, %d arrived: p50 %.1f p99 %.1f max %.1f ms; catch-up %.2f s; "
+                    "missing %d" % (
+                        lv, ln, r["n"], r["target_rate"], r["pub_rate"], r["n_sos"], len(lat),
+                        pct(lat, 50), pct(lat, 99), lat[-1] if lat else -1, r["catch_up_s"],
+                        len(r["missing_lane"][ln])))
             results.append((lv, r))
         d.wait(lambda m: m.get("anxin_db_pending_writes", 0) == 0, 60, "database writes")
         time.sleep(1)
         for lv, r in results:
-            r["recv"], r["loop"], r["curl"] = breakdown(b, r, r["arrival"])
+            r["parts"] = {ln: breakdown(b, r, r["arrival"], ln) for ln in r["lanes"]}
         final = d.metrics()
         anxind_rss = 0
         with open("/proc/%d/status" % d.proc.pid) as f:
@@ -715,10 +734,18 @@ def main():
         "`anxin-load` QoS 1 readings round-robin over all devices, paced at the level's "
         "rate; every N-th message is an SOS from a button used once in the whole run "
         "(`-B`), so each opens its own alert and sends one SMS to its elder's priority-1 "
-        "contact. Latency = the SMS request's arrival at the sink (its epoll wake-up, "
+        "contact. The SOS go to %s. Latency = the SMS request's arrival at the sink (its epoll wake-up, "
         "CLOCK_REALTIME) - the SOS's publish time in anxin-load (CLOCK_REALTIME, just before "
         "`mosquitto_publish`; SOS go out on a connection of their own, `anxin-load -C`, as a "
-        "real button has its own link)." % (os.path.basename(BUILD), devices, elders),
+        "real button has its own link)." % (
+            os.path.basename(BUILD), devices, elders, {
+                "both": "the alarm topic and the telemetry topic in turn (`anxin-load -A "
+                        "both`): `anxin/v1/<device>/alarm` is taken on anxind's alarm lane, a "
+                        "broker session of its own, `anxin/v1/<device>/telemetry` on the "
+                        "session that also takes every reading",
+                "alarm": "the alarm topic, anxind's alarm lane (`anxin-load -A alarm`)",
+                "telemetry": "the telemetry topic, with the readings (`anxin-load -A "
+                             "telemetry`)"}[args.sos_topic]),
         "",
         ("Source: commit %s%s." % (head, "; built from the working tree, where %s differ from "
                                    "it (uncommitted)" % ", ".join("`%s`" % x for x in dirty)
@@ -729,20 +756,21 @@ def main():
         "Maximum ingest rate: **%.0f msg/s** (%s; `--max-rate %s`)." % (max_rate, how,
                                                                        args.max_rate),
         "",
-        "| load | target msg/s | publisher msg/s | messages | anxind processed | caught up "
-        "after the publisher | SOS | arrived | **missing** | p50 ms | p99 ms | p99.9 ms | "
-        "max ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| load | SOS topic | target msg/s | publisher msg/s | messages | anxind processed | "
+        "caught up after the publisher | SOS | arrived | **missing** | p50 ms | p99 ms | "
+        "p99.9 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lv, r in results:
-        lat = r["lat"]
-        lines.append("| %g %% | %.0f | %.0f | %d | %d | %.2f s | %d | %d | %s | %s | %s | %s | "
-                     "%s |" % (
-                         lv, r["target_rate"], r["pub_rate"], r["n"], r["processed"],
-                         r["catch_up_s"], r["n_sos"], len(lat),
-                         "**%d**" % len(r["missing"]) if r["missing"] else "0",
-                         fmt_ms(pct(lat, 50)), fmt_ms(pct(lat, 99)), fmt_ms(pct(lat, 99.9)),
-                         fmt_ms(lat[-1]) if lat else "-"))
+        for ln in r["lanes"]:
+            lat, miss = r["lat_lane"][ln], r["missing_lane"][ln]
+            lines.append("| %g %% | %s | %.0f | %.0f | %d | %d | %.2f s | %d | %d | %s | **%s** "
+                         "| **%s** | %s | %s |" % (
+                             lv, ln, r["target_rate"], r["pub_rate"], r["n"], r["processed"],
+                             r["catch_up_s"], len(lat) + len(miss), len(lat),
+                             "**%d**" % len(miss) if miss else "0",
+                             fmt_ms(pct(lat, 50)), fmt_ms(pct(lat, 99)),
+                             fmt_ms(pct(lat, 99.9)), fmt_ms(lat[-1]) if lat else "-"))
     lines += [
         "",
         "Per level, more: (publisher: published in / acknowledged in; anxind CPU in cores "
@@ -771,20 +799,22 @@ def main():
         "send -> the sink's wake-up (what the machine's scheduling alone adds to a "
         "loopback request):" % args.check_rate,
         "",
-        "| load | publish -> Paho callback (publisher, broker, Paho) | callback -> handed to "
-        "curl (journal, queue, loop: rules, alert, plan) | handed to curl -> sink (curl on "
-        "the loop, TCP, sink) | control: client -> sink | observer: publish -> "
+        "| load | SOS topic | publish -> Paho callback (publisher, broker, Paho) | callback -> "
+        "handed to curl (journal, queue, loop: rules, alert, plan) | handed to curl -> sink "
+        "(curl on the loop, TCP, sink) | control: client -> sink | observer: publish -> "
         "`mosquitto_sub` on the SOS topics only (publisher, broker) |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
 
     def trio(v, f=fmt_ms):
         return "%s / %s / %s" % (f(pct(v, 50)), f(pct(v, 99)), f(v[-1])) if v else "-"
     for lv, r in results:
-        lines.append("| %g %% | %s | %s | %s | %s (%d requests) | %s (%d SOS) |" % (
-            lv, trio(r["recv"]), trio(r["loop"]), trio(r["curl"]),
-            trio(r["check"], lambda x: "%.2f" % x), len(r["check"]), trio(r["observed"]),
-            len(r["observed"])))
+        for ln in r["lanes"]:
+            recv, loop, curl = r["parts"][ln]
+            lines.append("| %g %% | %s | %s | %s | %s | %s (%d requests) | %s (%d SOS) |" % (
+                lv, ln, trio(recv), trio(loop), trio(curl),
+                trio(r["check"], lambda x: "%.2f" % x), len(r["check"]), trio(r["observed"]),
+                len(r["observed"])))
     lines += [
         "",
         "Engine snapshots (`engine.snap`, written by a forked child of anxind every 30 s "
@@ -805,14 +835,15 @@ def main():
         "loop; the window is generous, so it may drop a few SOS that a snapshot did not "
         "touch):",
         "",
-        "| load | SOS kept | p50 ms | p99 ms | p99.9 ms | max ms |",
-        "|---|---|---|---|---|---|",
+        "| load | SOS topic | SOS kept | p50 ms | p99 ms | p99.9 ms | max ms |",
+        "|---|---|---|---|---|---|---|",
     ]
     for lv, r in results:
-        v = r["lat_nosnap"]
-        lines.append("| %g %% | %d of %d | %s | %s | %s | %s |" % (
-            lv, len(v), len(r["lat"]), fmt_ms(pct(v, 50)), fmt_ms(pct(v, 99)),
-            fmt_ms(pct(v, 99.9)), fmt_ms(v[-1]) if v else "-"))
+        for ln in r["lanes"]:
+            v = r["lat_nosnap"][ln]
+            lines.append("| %g %% | %s | %d of %d | %s | %s | %s | %s |" % (
+                lv, ln, len(v), len(r["lat_lane"][ln]), fmt_ms(pct(v, 50)), fmt_ms(pct(v, 99)),
+                fmt_ms(pct(v, 99.9)), fmt_ms(v[-1]) if v else "-"))
     lines += [
         "",
         "Sink self-check with nothing else running: %d requests at 500/s, client send -> "
@@ -840,12 +871,12 @@ def main():
     lines += [""]
     for lv, limit in ((50, 10.0), (90, 50.0)):
         if lv in by:
-            p99 = pct(by[lv]["lat"], 99)
-            ok = p99 < limit and not by[lv]["missing"]
-            lines.append("Target: p99 under %g ms at %g %% load: %s (p99 %.1f ms; without "
-                         "the snapshot windows %.1f ms)." % (
-                             limit, lv, "met" if ok else "**NOT met**", p99,
-                             pct(by[lv]["lat_nosnap"], 99)))
+            for ln in by[lv]["lanes"]:
+                p99 = pct(by[lv]["lat_lane"][ln], 99)
+                ok = p99 < limit and not by[lv]["missing_lane"][ln]
+                lines.append("Target: p99 under %g ms at %g %% load, SOS on the %s topic: %s "
+                             "(p99 %.1f ms)." % (limit, lv, ln,
+                                                 "met" if ok else "**NOT met**", p99))
     report = "\n".join(lines) + "\n"
     if args.out:
         with open(args.out, "w") as f:

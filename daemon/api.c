@@ -66,6 +66,8 @@ static void render_metrics(struct anxind *d, struct text *t)
 
     metric(t, "anxin_messages_received_total", "counter",
            "Telemetry messages taken from the broker.", ms.received);
+    metric(t, "anxin_alarm_lane_received_total", "counter",
+           "Of those, messages taken on the alarm lane's session.", ms.alarm_received);
     metric(t, "anxin_messages_processed_total", "counter",
            "Messages decoded and evaluated against the rules.", s->processed);
     tprintf(t, "# HELP anxin_messages_rejected_total Messages rejected, by reason.\n"
@@ -122,8 +124,13 @@ static void render_metrics(struct anxind *d, struct text *t)
     metric(t, "anxin_registry_devices", "gauge", "Devices in memory.", d->reg.devices.len);
     metric(t, "anxin_registry_reloads_total", "counter", "Registry reloads after NOTIFY.",
            s->registry_reloads);
-    metric(t, "anxin_mqtt_connected", "gauge", "1 if connected to the broker.",
+    metric(t, "anxin_mqtt_connected", "gauge", "1 if every lane is connected to the broker.",
            d->mqtt && mqttb_connected(d->mqtt));
+    tprintf(t, "# HELP anxin_mqtt_lane_connected 1 if that lane's session is connected.\n"
+               "# TYPE anxin_mqtt_lane_connected gauge\n"
+               "anxin_mqtt_lane_connected{lane=\"telemetry\"} %d\n", ms.lane_connected[0]);
+    if (ms.alarm_lane)
+        tprintf(t, "anxin_mqtt_lane_connected{lane=\"alarm\"} %d\n", ms.lane_connected[1]);
     metric(t, "anxin_db_connected", "gauge", "1 if connected to PostgreSQL.",
            d->pg && pgc_connected(d->pg));
     metric(t, "anxin_console_sessions", "gauge", "Console sessions logged in.",

@@ -9,8 +9,6 @@
 #include "anxind.h"
 #include "mask.h"
 
-/* A seq this far below the last one means the device restarted its counter. */
-#define SEQ_RESTART_GAP 1000
 
 static void note_bad(struct anxind *d, enum tlm_reason r, const char *topic, const char *detail,
                      int64_t now)
@@ -178,7 +176,8 @@ void ingest_advance(struct anxind *d, int64_t now)
 }
 
 static void process(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char *topic,
-                    size_t topic_len, const char *payload, size_t payload_len, bool replay)
+                    size_t topic_len, const char *payload, size_t payload_len, bool replay,
+                    bool alarm_lane)
 {
     struct tlm_msg msg;
     char detail[160];
@@ -194,15 +193,10 @@ static void process(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char
         note_dropped(d, "unknown device", msg.device_id, recv_ms);
         return;
     }
-    if (msg.has_seq && dev->has_seq && msg.seq <= dev->last_seq &&
-        dev->last_seq - msg.seq < SEQ_RESTART_GAP) {
+    if (msg.has_seq && !reg_seq_accept(dev, alarm_lane, msg.seq)) {
         d->stats.duplicate++;
         note_dropped(d, "repeated seq", msg.device_id, recv_ms);
         return;
-    }
-    if (msg.has_seq) {
-        dev->last_seq = msg.seq;
-        dev->has_seq = true;
     }
     if (recv_ms > dev->last_seen_ms) {
         dev->last_seen_ms = recv_ms;
@@ -233,7 +227,7 @@ void ingest_message(struct anxind *d, const struct mqttb_msg *m)
         note_bad(d, TLM_TOO_LARGE, m->topic, "payload over 64 KiB", m->recv_ms);
     else
         process(d, m->jseq, m->recv_ms, m->topic, m->topic_len, m->payload, m->payload_len,
-                false);
+                false, m->alarm_lane);
     if (m->jseq)
         d->processed_jseq = m->jseq;
 }
@@ -242,7 +236,12 @@ void ingest_replay(struct anxind *d, uint64_t jseq, int64_t recv_ms, const char 
                    size_t topic_len, const char *payload, size_t payload_len)
 {
     d->stats.journal_replayed++;
-    process(d, jseq, recv_ms, topic, topic_len, payload, payload_len, true);
+    /* The journal keeps the topic, not the lane; the alarm filters (which
+     * match nothing the telemetry ones do) tell it again. */
+    bool alarm_lane = false;
+    for (size_t i = 0; i < d->cfg->mqtt_n_alarm_topics && !alarm_lane; i++)
+        alarm_lane = tlm_filter_matches(d->cfg->mqtt_alarm_topics[i], topic, topic_len);
+    process(d, jseq, recv_ms, topic, topic_len, payload, payload_len, true, alarm_lane);
     d->processed_jseq = jseq;
 }
 

@@ -28,20 +28,47 @@ enum {
     EV_DISCONNECTED = 1 << 5,
 };
 
+#define MAX_LANES 2
+
+/* One MQTT session: the telemetry lane, or the alarm lane. */
+struct lane {
+    struct mqttb *b;
+    const char *name;           /* "telemetry", "alarm": for log lines */
+    MQTTAsync client;
+    char *client_id;
+    char **topics;
+    int n_topics;
+    uv_timer_t retry;           /* first-connect and resubscribe retries */
+    int64_t retry_ms;
+
+    /* Under b->mu. */
+    unsigned events;
+    char reason[200];
+    uint64_t received, connects, disconnects;
+    int connected;
+
+    /* Loop-only. */
+    bool ever_connected;
+    bool disconnected;          /* its disconnect finished (mqttb_stop) */
+};
+
 struct mqttb {
     uv_loop_t *loop;
     struct logger *log;
     struct mqttb_opts o;
-    MQTTAsync client;
-    char *url, *client_id, *username, *password, *ca_file;
-    char **topics;
-    int n_topics;
+    char *url, *username, *password, *ca_file;
     int64_t session_expiry_s, keepalive_s, reconnect_max_s;
     int receive_maximum;
+    struct lane lanes[MAX_LANES];
+    int n_lanes;
 
     uv_async_t async;
-    uv_timer_t retry;           /* first-connect and resubscribe retries */
-    int64_t retry_ms;
+    uv_timer_t stop_timer;
+
+    /* Held across a journal append and the queueing of its message, so the
+     * queue stays in journal order whichever lane's callback runs: the loop
+     * takes "processed up to record N" from the order it delivers in. */
+    pthread_mutex_t append_mu;
 
     /* Shared with Paho's thread; everything below is under mu. */
     pthread_mutex_t mu;
@@ -51,13 +78,10 @@ struct mqttb {
      * so a message queued meanwhile needs no wake-up (an eventfd write here
      * and an epoll round there, per message, when the loop keeps up). */
     bool loop_draining;
-    unsigned events;
-    char reason[200];
-    uint64_t received, journal_errors, connects, disconnects;
-    int connected;
+    uint64_t journal_errors;
 
     /* Loop-only state. */
-    bool ever_connected;
+    bool mutexes;               /* mu and append_mu initialised */
     bool stopping;
     void (*stop_done)(void *arg);
     void *stop_arg;
@@ -65,20 +89,21 @@ struct mqttb {
     bool freed;
 };
 
-static void post_event(struct mqttb *b, unsigned ev, const char *reason)
+static void post_event(struct lane *l, unsigned ev, const char *reason)
 {
+    struct mqttb *b = l->b;
     pthread_mutex_lock(&b->mu);
-    b->events |= ev;
+    l->events |= ev;
     if (reason)
-        snprintf(b->reason, sizeof b->reason, "%s", reason);
+        snprintf(l->reason, sizeof l->reason, "%s", reason);
     if (ev & EV_CONNECTED) {
-        b->connected = 1;
-        b->connects++;
+        l->connected = 1;
+        l->connects++;
     }
     if (ev & (EV_LOST | EV_DISCONNECTED)) {
-        if (b->connected)
-            b->disconnects++;
-        b->connected = 0;
+        if (l->connected)
+            l->disconnects++;
+        l->connected = 0;
     }
     pthread_mutex_unlock(&b->mu);
     uv_async_send(&b->async);
@@ -88,18 +113,21 @@ static void post_event(struct mqttb *b, unsigned ev, const char *reason)
 
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
-    struct mqttb *b = ctx;
+    struct lane *l = ctx;
+    struct mqttb *b = l->b;
     size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
     size_t plen = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
     bool too_large = plen > b->o.max_payload;
     size_t copy = too_large ? 0 : plen;
-    int64_t now = clock_wall_ms();
 
+    pthread_mutex_lock(&b->append_mu);
+    int64_t now = clock_wall_ms();
     struct mqttb_msg *msg = malloc(sizeof *msg + tlen + 1 + copy + 1);
     if (msg) {
         memset(msg, 0, sizeof *msg);
         msg->recv_ms = now;
         msg->too_large = too_large;
+        msg->alarm_lane = l != &b->lanes[0];
         msg->topic = (char *)(msg + 1);
         memcpy(msg->topic, topic, tlen);
         msg->topic[tlen] = '\0';
@@ -115,7 +143,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
         }
     }
     pthread_mutex_lock(&b->mu);
-    b->received++;
+    l->received++;
     if (msg) {
         if (msg->journal_failed)
             b->journal_errors++;
@@ -129,6 +157,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     }
     bool wake = !b->loop_draining;
     pthread_mutex_unlock(&b->mu);
+    pthread_mutex_unlock(&b->append_mu);
     if (wake)
         uv_async_send(&b->async);
     MQTTAsync_freeMessage(&m);
@@ -143,7 +172,7 @@ static void on_lost(void *ctx, char *cause)
 
 static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
 {
-    struct mqttb *b = ctx;
+    struct lane *l = ctx;
     /* A v5 SUBACK carries one reason code per filter; >= 0x80 is a refusal.
      * Paho 1.3 fills alt.sub.reasonCodes only for more than one filter (the
      * pointer is uninitialised otherwise) and reasonCode with the first. */
@@ -151,13 +180,14 @@ static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
     for (int i = 0; i < (n > 0 ? n : 1); i++) {
         int rc = n > 1 ? (int)r->alt.sub.reasonCodes[i] : (int)r->reasonCode;
         if (rc >= 0x80) {
-            char why[120];
-            snprintf(why, sizeof why, "broker refused subscription %d (reason code 0x%02x)", i, rc);
-            post_event(b, EV_SUB_FAILED, why);
+            char why[160];
+            snprintf(why, sizeof why, "broker refused subscription to %s (reason code 0x%02x)",
+                     l->topics[i < l->n_topics ? i : 0], rc);
+            post_event(l, EV_SUB_FAILED, why);
             return;
         }
     }
-    post_event(b, EV_SUB_OK, NULL);
+    post_event(l, EV_SUB_OK, NULL);
 }
 
 static void on_subscribe_failed(void *ctx, MQTTAsync_failureData5 *r)
@@ -165,14 +195,14 @@ static void on_subscribe_failed(void *ctx, MQTTAsync_failureData5 *r)
     post_event(ctx, EV_SUB_FAILED, r && r->message ? r->message : "subscribe failed");
 }
 
-static int subscribe_all(struct mqttb *b)
+static int subscribe_all(struct lane *l)
 {
     MQTTAsync_callOptions opts = MQTTAsync_callOptions_initializer;
-    MQTTSubscribe_options *so = calloc((size_t)b->n_topics, sizeof *so);
-    int *qos = calloc((size_t)b->n_topics, sizeof *qos);
+    MQTTSubscribe_options *so = calloc((size_t)l->n_topics, sizeof *so);
+    int *qos = calloc((size_t)l->n_topics, sizeof *qos);
     int rc = MQTTASYNC_FAILURE;
     if (so && qos) {
-        for (int i = 0; i < b->n_topics; i++) {
+        for (int i = 0; i < l->n_topics; i++) {
             MQTTSubscribe_options init = MQTTSubscribe_options_initializer;
             so[i] = init;
             /* Retained messages are stale state, never a new alarm. */
@@ -181,10 +211,10 @@ static int subscribe_all(struct mqttb *b)
         }
         opts.onSuccess5 = on_subscribed;
         opts.onFailure5 = on_subscribe_failed;
-        opts.context = b;
+        opts.context = l;
         opts.subscribeOptionsList = so;
-        opts.subscribeOptionsCount = b->n_topics;
-        rc = MQTTAsync_subscribeMany(b->client, b->n_topics, b->topics, qos, &opts);
+        opts.subscribeOptionsCount = l->n_topics;
+        rc = MQTTAsync_subscribeMany(l->client, l->n_topics, l->topics, qos, &opts);
     }
     free(so);
     free(qos);
@@ -193,13 +223,13 @@ static int subscribe_all(struct mqttb *b)
 
 static void on_connected(void *ctx, char *cause)
 {
-    struct mqttb *b = ctx;
+    struct lane *l = ctx;
     (void)cause;
-    post_event(b, EV_CONNECTED, NULL);
+    post_event(l, EV_CONNECTED, NULL);
     /* Resubscribe on every connect: with a persistent session the broker
      * still has our subscriptions, but a new or expired session does not. */
-    if (subscribe_all(b) != MQTTASYNC_SUCCESS)
-        post_event(b, EV_SUB_FAILED, "subscribe could not be sent");
+    if (subscribe_all(l) != MQTTASYNC_SUCCESS)
+        post_event(l, EV_SUB_FAILED, "subscribe could not be sent");
 }
 
 static void on_connect_failed(void *ctx, MQTTAsync_failureData5 *r)
@@ -225,8 +255,9 @@ static void on_disconnect_failed(void *ctx, MQTTAsync_failureData5 *r)
 
 /* ---- the loop's thread ------------------------------------------------ */
 
-static int do_connect(struct mqttb *b)
+static int do_connect(struct lane *l)
 {
+    struct mqttb *b = l->b;
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
     MQTTProperties props = MQTTProperties_initializer;
@@ -242,7 +273,7 @@ static int do_connect(struct mqttb *b)
     co.password = b->password;
     co.onSuccess5 = NULL;       /* on_connected (setConnected) covers success */
     co.onFailure5 = on_connect_failed;
-    co.context = b;
+    co.context = l;
     if (strncmp(b->url, "ssl://", 6) == 0 || strncmp(b->url, "mqtts://", 8) == 0) {
         ssl.trustStore = b->ca_file;
         ssl.enableServerCertAuth = 1;
@@ -258,46 +289,54 @@ static int do_connect(struct mqttb *b)
         MQTTProperties_add(&props, &p);
     }
     co.connectProperties = &props;
-    int rc = MQTTAsync_connect(b->client, &co);
+    int rc = MQTTAsync_connect(l->client, &co);
     MQTTProperties_free(&props);
     return rc;
 }
 
+static int lane_connected(struct lane *l)
+{
+    pthread_mutex_lock(&l->b->mu);
+    int c = l->connected;
+    pthread_mutex_unlock(&l->b->mu);
+    return c;
+}
+
 static void on_retry(uv_timer_t *t)
 {
-    struct mqttb *b = t->data;
-    if (b->stopping)
+    struct lane *l = t->data;
+    if (l->b->stopping)
         return;
-    pthread_mutex_lock(&b->mu);
-    int connected = b->connected;
-    pthread_mutex_unlock(&b->mu);
-    if (connected) {
-        if (subscribe_all(b) != MQTTASYNC_SUCCESS)
-            post_event(b, EV_SUB_FAILED, "subscribe could not be sent");
+    if (lane_connected(l)) {
+        if (subscribe_all(l) != MQTTASYNC_SUCCESS)
+            post_event(l, EV_SUB_FAILED, "subscribe could not be sent");
         return;
     }
-    int rc = do_connect(b);
+    int rc = do_connect(l);
     if (rc != MQTTASYNC_SUCCESS) {
         char why[80];
         snprintf(why, sizeof why, "MQTTAsync_connect returned %d", rc);
-        post_event(b, EV_CONNECT_FAILED, why);
+        post_event(l, EV_CONNECT_FAILED, why);
     }
 }
 
-static void schedule_retry(struct mqttb *b)
+static void schedule_retry(struct lane *l)
 {
+    struct mqttb *b = l->b;
     if (b->stopping)
         return;
-    uv_timer_start(&b->retry, on_retry, (uint64_t)b->retry_ms, 0);
+    uv_timer_start(&l->retry, on_retry, (uint64_t)l->retry_ms, 0);
     int64_t max = b->reconnect_max_s > 0 ? b->reconnect_max_s * 1000 : 30000;
-    b->retry_ms = b->retry_ms * 2 > max ? max : b->retry_ms * 2;
+    l->retry_ms = l->retry_ms * 2 > max ? max : l->retry_ms * 2;
 }
 
 static void finish_stop(struct mqttb *b)
 {
     void (*done)(void *) = b->stop_done;
     b->stop_done = NULL;
-    uv_timer_stop(&b->retry);
+    uv_timer_stop(&b->stop_timer);
+    for (int i = 0; i < b->n_lanes; i++)
+        uv_timer_stop(&b->lanes[i].retry);
     if (done)
         done(b->stop_arg);
 }
@@ -362,57 +401,89 @@ static void drain_more(struct mqttb *b, size_t done, size_t budget)
     }
 }
 
-static void on_async(uv_async_t *h)
+static bool all_connected(struct mqttb *b)
 {
-    struct mqttb *b = h->data;
-    pthread_mutex_lock(&b->mu);
-    struct mqttb_msg *list = take_locked(b, DRAIN_BUDGET);
-    b->loop_draining = true;
-    unsigned ev = b->events;
-    b->events = 0;
-    char reason[sizeof b->reason];
-    memcpy(reason, b->reason, sizeof reason);
-    pthread_mutex_unlock(&b->mu);
+    for (int i = 0; i < b->n_lanes; i++)
+        if (!b->lanes[i].connected)
+            return false;
+    return true;
+}
 
-    /* Messages first: a message received before a disconnect is older. */
-    size_t done = deliver(b, list);
+/* One lane's connection events, on the loop. */
+static void lane_events(struct lane *l, unsigned ev, const char *reason, bool now_all)
+{
+    struct mqttb *b = l->b;
     if (ev & EV_CONNECT_FAILED) {
         /* After a first connection Paho's automatic reconnect owns retrying;
          * a second connect of ours would race it. Only the very first
          * connect is retried from here. */
-        if (b->ever_connected) {
-            log_warn(b->log, "mqtt: reconnect to %s failed: %s; Paho retries", b->url, reason);
+        if (l->ever_connected) {
+            log_warn(b->log, "mqtt: reconnect to %s failed: %s; Paho retries (%s lane)", b->url,
+                     reason, l->name);
         } else {
-            log_warn(b->log, "mqtt: cannot connect to %s: %s; retrying in %lld ms", b->url,
-                     reason, (long long)b->retry_ms);
-            schedule_retry(b);
+            log_warn(b->log, "mqtt: cannot connect to %s: %s; retrying in %lld ms (%s lane)",
+                     b->url, reason, (long long)l->retry_ms, l->name);
+            schedule_retry(l);
         }
     }
     if (ev & EV_LOST) {
-        log_warn(b->log, "mqtt: connection lost (%s); reconnecting", reason);
+        log_warn(b->log, "mqtt: connection lost (%s); reconnecting (%s lane)", reason, l->name);
         if (b->o.on_state)
             b->o.on_state(b->o.arg, false);
     }
     if (ev & EV_CONNECTED) {
-        b->retry_ms = 1000;
-        b->ever_connected = true;
-        log_info(b->log, "mqtt: connected to %s as %s", b->url, b->client_id);
-        if (b->o.on_state)
+        l->retry_ms = 1000;
+        l->ever_connected = true;
+        log_info(b->log, "mqtt: connected to %s as %s (%s lane)", b->url, l->client_id, l->name);
+        if (b->o.on_state && now_all)
             b->o.on_state(b->o.arg, true);
     }
     if (ev & EV_SUB_FAILED) {
-        log_error(b->log, "mqtt: subscription failed: %s; retrying (no telemetry until it works)",
-                  reason);
-        schedule_retry(b);
+        log_error(b->log, "mqtt: subscription failed: %s; retrying (%s lane: nothing arrives "
+                  "on it until it works)", reason, l->name);
+        schedule_retry(l);
     } else if (ev & EV_SUB_OK) {
-        log_info(b->log, "mqtt: subscribed to %d filter(s), QoS 1", b->n_topics);
+        log_info(b->log, "mqtt: subscribed to %d filter(s), QoS 1 (%s lane)", l->n_topics,
+                 l->name);
     }
-    if ((ev & EV_DISCONNECTED) && b->stopping) {
-        /* Everything still queued, as mqttb_stop promises; then done, which
-         * may free the bridge. */
-        drain_more(b, done, SIZE_MAX);
-        finish_stop(b);
-        return;
+    if (ev & EV_DISCONNECTED)
+        l->disconnected = true;
+}
+
+static void on_async(uv_async_t *h)
+{
+    struct mqttb *b = h->data;
+    unsigned ev[MAX_LANES];
+    char reason[MAX_LANES][sizeof b->lanes[0].reason];
+    pthread_mutex_lock(&b->mu);
+    struct mqttb_msg *list = take_locked(b, DRAIN_BUDGET);
+    b->loop_draining = true;
+    for (int i = 0; i < b->n_lanes; i++) {
+        ev[i] = b->lanes[i].events;
+        b->lanes[i].events = 0;
+        memcpy(reason[i], b->lanes[i].reason, sizeof reason[i]);
+    }
+    bool now_all = all_connected(b);
+    pthread_mutex_unlock(&b->mu);
+
+    /* Messages first: a message received before a disconnect is older. */
+    size_t done = deliver(b, list);
+    bool any_disconnect = false;
+    for (int i = 0; i < b->n_lanes; i++) {
+        lane_events(&b->lanes[i], ev[i], reason[i], now_all);
+        any_disconnect |= (ev[i] & EV_DISCONNECTED) != 0;
+    }
+    if (b->stopping && any_disconnect) {
+        bool all_down = true;
+        for (int i = 0; i < b->n_lanes; i++)
+            all_down &= b->lanes[i].disconnected;
+        if (all_down) {
+            /* Everything still queued, as mqttb_stop promises; then done,
+             * which may free the bridge. */
+            drain_more(b, done, SIZE_MAX);
+            finish_stop(b);
+            return;
+        }
     }
     drain_more(b, done, DRAIN_BUDGET);
 }
@@ -420,6 +491,46 @@ static void on_async(uv_async_t *h)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* Fills lane i from its filters; client ids are "<client_id>" and
+ * "<client_id>-alarm", so each lane keeps a session of its own. */
+static int lane_init(struct mqttb *b, int i, const char *name, const char *client_id,
+                     const char *suffix, char *const *topics, size_t n_topics)
+{
+    struct lane *l = &b->lanes[i];
+    l->b = b;
+    l->name = name;
+    l->retry_ms = 1000;
+    size_t n = strlen(client_id) + strlen(suffix) + 1;
+    l->client_id = malloc(n);
+    l->topics = calloc(n_topics + 1, sizeof *l->topics);
+    if (!l->client_id || !l->topics)
+        return ANX_ENOMEM;
+    snprintf(l->client_id, n, "%s%s", client_id, suffix);
+    for (size_t k = 0; k < n_topics; k++) {
+        if (!(l->topics[k] = strdup(topics[k])))
+            return ANX_ENOMEM;
+        l->n_topics++;
+    }
+    return 0;
+}
+
+static int lane_create(struct lane *l, char *err, size_t errlen)
+{
+    struct mqttb *b = l->b;
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    int rc = MQTTAsync_createWithOptions(&l->client, b->url, l->client_id,
+                                         MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(err, errlen, "mqtt: cannot create client for %s (code %d: %s)", b->url, rc,
+                 rc == MQTTASYNC_BAD_PROTOCOL ? "unknown URL scheme" : "bad URL or options");
+        l->client = NULL;
+        return ANX_EINVAL;
+    }
+    MQTTAsync_setCallbacks(l->client, l, on_lost, on_message, NULL);
+    MQTTAsync_setConnected(l->client, l, on_connected);
+    return 0;
 }
 
 int mqttb_new(uv_loop_t *loop, struct logger *log, const struct mqttb_opts *o,
@@ -435,56 +546,58 @@ int mqttb_new(uv_loop_t *loop, struct logger *log, const struct mqttb_opts *o,
     b->o.cfg = NULL;        /* everything needed is copied below; a reload frees cfg */
     b->o.password = NULL;
     b->url = strdup(c->mqtt_url);
-    b->client_id = strdup(c->mqtt_client_id);
     b->username = dup_or_null(c->mqtt_username);
     b->password = dup_or_null(o->password);
     b->ca_file = dup_or_null(c->mqtt_ca_file);
-    b->n_topics = (int)c->mqtt_n_topics;
-    b->topics = calloc(c->mqtt_n_topics + 1, sizeof *b->topics);
     b->keepalive_s = c->mqtt_keepalive_ms / 1000;
     b->session_expiry_s = c->mqtt_session_expiry_ms / 1000;
     b->reconnect_max_s = c->mqtt_reconnect_max_ms / 1000;
     b->receive_maximum = c->mqtt_receive_maximum;
-    b->retry_ms = 1000;
-    if (!b->url || !b->client_id || !b->topics) {
+    b->n_lanes = c->mqtt_n_alarm_topics > 0 ? 2 : 1;
+    int rc = b->url ? 0 : ANX_ENOMEM;
+    if (rc == 0)
+        rc = lane_init(b, 0, "telemetry", c->mqtt_client_id, "", c->mqtt_topics,
+                       c->mqtt_n_topics);
+    if (rc == 0 && b->n_lanes > 1)
+        rc = lane_init(b, 1, "alarm", c->mqtt_client_id, "-alarm", c->mqtt_alarm_topics,
+                       c->mqtt_n_alarm_topics);
+    if (rc != 0) {
         mqttb_free(b);
-        return ANX_ENOMEM;
+        return rc;
     }
-    for (int i = 0; i < b->n_topics; i++)
-        if (!(b->topics[i] = strdup(c->mqtt_topics[i]))) {
-            mqttb_free(b);
-            return ANX_ENOMEM;
-        }
     pthread_mutex_init(&b->mu, NULL);
-
-    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
-    int rc = MQTTAsync_createWithOptions(&b->client, b->url, b->client_id,
-                                         MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-    if (rc != MQTTASYNC_SUCCESS) {
-        snprintf(err, errlen, "mqtt: cannot create client for %s (code %d: %s)", b->url, rc,
-                 rc == MQTTASYNC_BAD_PROTOCOL ? "unknown URL scheme" : "bad URL or options");
-        b->client = NULL;
-        pthread_mutex_destroy(&b->mu);
-        mqttb_free(b);
-        return ANX_EINVAL;
+    pthread_mutex_init(&b->append_mu, NULL);
+    b->mutexes = true;
+    for (int i = 0; i < b->n_lanes; i++) {
+        rc = lane_create(&b->lanes[i], err, errlen);
+        if (rc != 0) {
+            mqttb_free(b);
+            return rc;
+        }
     }
-    MQTTAsync_setCallbacks(b->client, b, on_lost, on_message, NULL);
-    MQTTAsync_setConnected(b->client, b, on_connected);
     uv_async_init(loop, &b->async, on_async);
     b->async.data = b;
-    uv_timer_init(loop, &b->retry);
-    b->retry.data = b;
-    b->handles_open = 2;
+    uv_timer_init(loop, &b->stop_timer);
+    b->stop_timer.data = b;
+    for (int i = 0; i < b->n_lanes; i++) {
+        uv_timer_init(loop, &b->lanes[i].retry);
+        b->lanes[i].retry.data = &b->lanes[i];
+    }
+    b->handles_open = 2 + b->n_lanes;
     *out = b;
     return 0;
 }
 
 int mqttb_start(struct mqttb *b)
 {
-    int rc = do_connect(b);
-    if (rc != MQTTASYNC_SUCCESS) {
-        log_warn(b->log, "mqtt: connect to %s could not start (code %d); retrying", b->url, rc);
-        schedule_retry(b);
+    for (int i = 0; i < b->n_lanes; i++) {
+        struct lane *l = &b->lanes[i];
+        int rc = do_connect(l);
+        if (rc != MQTTASYNC_SUCCESS) {
+            log_warn(b->log, "mqtt: connect to %s could not start (code %d); retrying (%s lane)",
+                     b->url, rc, l->name);
+            schedule_retry(l);
+        }
     }
     return 0;
 }
@@ -493,7 +606,9 @@ static void on_stop_timeout(uv_timer_t *t)
 {
     struct mqttb *b = t->data;
     log_warn(b->log, "mqtt: no answer to disconnect; going on");
-    post_event(b, EV_DISCONNECTED, NULL);
+    for (int i = 0; i < b->n_lanes; i++)
+        if (!b->lanes[i].disconnected)
+            post_event(&b->lanes[i], EV_DISCONNECTED, NULL);
 }
 
 void mqttb_stop(struct mqttb *b, void (*done)(void *arg), void *arg)
@@ -501,17 +616,18 @@ void mqttb_stop(struct mqttb *b, void (*done)(void *arg), void *arg)
     b->stopping = true;
     b->stop_done = done;
     b->stop_arg = arg;
-    uv_timer_stop(&b->retry);
-    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
-    d.timeout = 2000;
-    d.onSuccess5 = on_disconnect_done;
-    d.onFailure5 = on_disconnect_failed;
-    d.context = b;
-    if (MQTTAsync_disconnect(b->client, &d) != MQTTASYNC_SUCCESS) {
-        post_event(b, EV_DISCONNECTED, NULL);
-        return;
+    for (int i = 0; i < b->n_lanes; i++) {
+        struct lane *l = &b->lanes[i];
+        uv_timer_stop(&l->retry);
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+        d.timeout = 2000;
+        d.onSuccess5 = on_disconnect_done;
+        d.onFailure5 = on_disconnect_failed;
+        d.context = l;
+        if (MQTTAsync_disconnect(l->client, &d) != MQTTASYNC_SUCCESS)
+            post_event(l, EV_DISCONNECTED, NULL);
     }
-    uv_timer_start(&b->retry, on_stop_timeout, 3000, 0);
+    uv_timer_start(&b->stop_timer, on_stop_timeout, 3000, 0);
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -525,10 +641,14 @@ void mqttb_free(struct mqttb *b)
 {
     if (!b)
         return;
-    if (b->client) {
-        /* Destroy stops Paho's threads; no callback runs after it. */
-        MQTTAsync_destroy(&b->client);
+    /* Destroy stops Paho's threads for that client; no callback runs after
+     * it, so the mutexes can go once every client is gone. */
+    for (int i = 0; i < MAX_LANES; i++)
+        if (b->lanes[i].client)
+            MQTTAsync_destroy(&b->lanes[i].client);
+    if (b->mutexes) {
         pthread_mutex_destroy(&b->mu);
+        pthread_mutex_destroy(&b->append_mu);
     }
     while (b->head) {
         struct mqttb_msg *m = b->head;
@@ -536,42 +656,57 @@ void mqttb_free(struct mqttb *b)
         free(m);
     }
     free(b->url);
-    free(b->client_id);
     free(b->username);
     if (b->password) {
         memset(b->password, 0, strlen(b->password));
         free(b->password);
     }
     free(b->ca_file);
-    for (int i = 0; b->topics && i < b->n_topics; i++)
-        free(b->topics[i]);
-    free(b->topics);
+    for (int i = 0; i < MAX_LANES; i++) {
+        struct lane *l = &b->lanes[i];
+        free(l->client_id);
+        for (int k = 0; l->topics && k < l->n_topics; k++)
+            free(l->topics[k]);
+        free(l->topics);
+    }
     b->freed = true;
     if (b->handles_open == 0) {
         free(b);
         return;
     }
-    uv_timer_stop(&b->retry);
+    uv_timer_stop(&b->stop_timer);
     uv_close((uv_handle_t *)&b->async, handle_closed);
-    uv_close((uv_handle_t *)&b->retry, handle_closed);
+    uv_close((uv_handle_t *)&b->stop_timer, handle_closed);
+    for (int i = 0; i < b->n_lanes; i++) {
+        uv_timer_stop(&b->lanes[i].retry);
+        b->lanes[i].retry.data = b;
+        uv_close((uv_handle_t *)&b->lanes[i].retry, handle_closed);
+    }
 }
 
 bool mqttb_connected(const struct mqttb *b)
 {
     struct mqttb *m = (struct mqttb *)b;
     pthread_mutex_lock(&m->mu);
-    bool c = m->connected != 0;
+    bool c = all_connected(m);
     pthread_mutex_unlock(&m->mu);
     return c;
 }
 
 void mqttb_get_stats(struct mqttb *b, struct mqttb_stats *s)
 {
+    memset(s, 0, sizeof *s);
     pthread_mutex_lock(&b->mu);
-    s->received = b->received;
+    for (int i = 0; i < b->n_lanes; i++) {
+        const struct lane *l = &b->lanes[i];
+        s->received += l->received;
+        s->connects += l->connects;
+        s->disconnects += l->disconnects;
+        s->lane_connected[i] = l->connected != 0;
+    }
+    s->alarm_lane = b->n_lanes > 1;
+    s->alarm_received = b->n_lanes > 1 ? b->lanes[1].received : 0;
     s->journal_errors = b->journal_errors;
-    s->connects = b->connects;
-    s->disconnects = b->disconnects;
     s->queued = b->queued;
     s->queued_max = b->queued_max;
     pthread_mutex_unlock(&b->mu);

@@ -1,6 +1,13 @@
 /* mqttb.h - the MQTT bridge: Paho MQTTAsync (MQTT v5, persistent session,
  * QoS 1) delivering into the libuv loop.
  *
+ * Two lanes, each a session of its own: telemetry (cfg mqtt_topics, client
+ * id as configured) and alarms (mqtt_alarm_topics, "<client id>-alarm";
+ * absent when the config has no alarm filters). The broker queues each
+ * session apart, so an SOS on the alarm lane is sent at once even when
+ * thousands of readings wait for the telemetry session. Both lanes feed one
+ * queue in journal order.
+ *
  * Paho cannot be driven by an outside loop, so its receive thread does the
  * least it can: copy the message, append it to the journal (Paho sends the
  * PUBACK when our callback returns, so every acknowledged message is on disk
@@ -28,6 +35,7 @@ struct mqttb_msg {
     uint64_t jseq;              /* journal record, 0 = not journaled (too large, disk error) */
     int64_t recv_ms;
     bool too_large;             /* payload over the contract's limit: not copied */
+    bool alarm_lane;            /* came on the alarm lane's session */
     bool journal_failed;
     char *topic;                /* NUL-terminated, points into this allocation */
     size_t topic_len;
@@ -63,10 +71,14 @@ void mqttb_stop(struct mqttb *b, void (*done)(void *arg), void *arg);
 /* Frees everything; only after mqttb_stop's done (or if never started). */
 void mqttb_free(struct mqttb *b);
 
+/* True when every lane is connected. */
 bool mqttb_connected(const struct mqttb *b);
 
 struct mqttb_stats {
-    uint64_t received;          /* messages taken from Paho */
+    uint64_t received;          /* messages taken from Paho, both lanes */
+    uint64_t alarm_received;    /* of which on the alarm lane */
+    bool alarm_lane;            /* the alarm lane exists */
+    bool lane_connected[2];     /* [0] telemetry, [1] alarm */
     uint64_t journal_errors;
     uint64_t connects, disconnects;
     size_t queued;              /* waiting for the loop now */

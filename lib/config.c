@@ -34,7 +34,7 @@ enum { K_NODE, K_LOG_LEVEL, K_UTC_OFFSET, K_EXPIRE_AFTER };
 enum {
     K_MQTT_URL, K_MQTT_CLIENT_ID, K_MQTT_USERNAME, K_MQTT_PASSWORD_FILE, K_MQTT_PASSWORD_ENV,
     K_MQTT_CA_FILE, K_MQTT_TOPICS, K_MQTT_KEEPALIVE, K_MQTT_SESSION_EXPIRY,
-    K_MQTT_RECONNECT_MAX, K_MQTT_RECEIVE_MAXIMUM
+    K_MQTT_RECONNECT_MAX, K_MQTT_RECEIVE_MAXIMUM, K_MQTT_ALARM_TOPICS
 };
 enum { K_DB_CONNINFO, K_DB_PASSWORD_FILE, K_DB_PASSWORD_ENV };
 enum { K_HTTP_LISTEN, K_HTTP_TLS_CERT, K_HTTP_TLS_KEY, K_HTTP_CONSOLE_DIR, K_HTTP_SESSION_TIMEOUT };
@@ -54,7 +54,7 @@ static const char *const anxind_keys[] = {"node", "log_level", "utc_offset", "ex
                                           NULL};
 static const char *const mqtt_keys[] = {
     "url", "client_id", "username", "password_file", "password_env", "ca_file", "topics",
-    "keepalive", "session_expiry", "reconnect_max", "receive_maximum", NULL
+    "keepalive", "session_expiry", "reconnect_max", "receive_maximum", "alarm_topics", NULL
 };
 static const char *const database_keys[] = {"conninfo", "password_file", "password_env", NULL};
 static const char *const http_keys[] = {"listen", "tls_cert", "tls_key", "console_dir",
@@ -99,6 +99,7 @@ enum prov_type_state { TYPE_MISSING, TYPE_OK, TYPE_BAD };
 #define SET_LINE(v) ((v) > 0 ? (v) : 0)
 
 #define DEFAULT_TOPIC "anxin/v1/+/telemetry"
+#define DEFAULT_ALARM_TOPIC "anxin/v1/+/alarm"
 #define QBUF 52                 /* a quoted value inside a message, cut to fit */
 
 struct parser {
@@ -708,9 +709,11 @@ static void set_secret(struct parser *p, struct cfg_secret *s, const char *base,
     set_str(p, file ? &s->file : &s->env, v);
 }
 
-static void set_topics(struct parser *p, const char *v)
+/* Parses a list of filters into list/n for the key `key` ("topics" or
+ * "alarm_topics"). */
+static void set_topics(struct parser *p, const char *key, char **list, size_t *n_list,
+                       const char *example, const char *v)
 {
-    struct cfg *c = p->c;
     char q[QBUF];
     char *copy = dup_str(p, v);
     if (!copy)
@@ -720,29 +723,96 @@ static void set_topics(struct parser *p, const char *v)
     for (char *t = strtok_r(copy, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
         n++;
         if (!topic_filter_ok(t)) {
-            ERR(p, p->line, "topics: bad MQTT filter %s; '+' and '#' must fill a whole level "
-                "and '#' must be last, like anxin/v1/+/telemetry", quote(q, t));
+            ERR(p, p->line, "%s: bad MQTT filter %s; '+' and '#' must fill a whole level "
+                "and '#' must be last, like %s", key, quote(q, t), example);
             continue;
         }
         bool dup = false;
-        for (size_t i = 0; i < c->mqtt_n_topics; i++)
-            dup |= strcmp(c->mqtt_topics[i], t) == 0;
+        for (size_t i = 0; i < *n_list; i++)
+            dup |= strcmp(list[i], t) == 0;
         if (dup) {
-            ERR(p, p->line, "topics: %s is listed twice", quote(q, t));
+            ERR(p, p->line, "%s: %s is listed twice", key, quote(q, t));
             continue;
         }
-        if (c->mqtt_n_topics == CFG_MAX_TOPICS) {
-            ERR(p, p->line, "topics: too many filters; at most %d", CFG_MAX_TOPICS);
+        if (*n_list == CFG_MAX_TOPICS) {
+            ERR(p, p->line, "%s: too many filters; at most %d", key, CFG_MAX_TOPICS);
             break;
         }
         char *s = dup_str(p, t);
         if (s)
-            c->mqtt_topics[c->mqtt_n_topics++] = s;
+            list[(*n_list)++] = s;
     }
     if (n == 0)
-        ERR(p, p->line, "topics: expected MQTT filters separated by spaces or commas, "
-            "like anxin/v1/+/telemetry");
+        ERR(p, p->line, "%s: expected MQTT filters separated by spaces or commas, like %s", key,
+            example);
     free(copy);
+}
+
+/* The filter without a "$share/<group>/" prefix: what it matches. */
+static const char *filter_body(const char *f)
+{
+    if (strncmp(f, "$share/", 7) == 0) {
+        const char *slash = strchr(f + 7, '/');
+        if (slash)
+            return slash + 1;
+    }
+    return f;
+}
+
+/* True if some topic matches both filters (MQTT 5.0, 4.7: '+' is one
+ * level, '#' the rest including the parent level itself). */
+static bool filters_overlap(const char *a, const char *b)
+{
+    a = filter_body(a);
+    b = filter_body(b);
+    for (;;) {
+        size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
+        if ((na == 1 && *a == '#') || (nb == 1 && *b == '#'))
+            return true;
+        bool plus = (na == 1 && *a == '+') || (nb == 1 && *b == '+');
+        if (!plus && (na != nb || memcmp(a, b, na) != 0))
+            return false;
+        bool more_a = a[na] == '/', more_b = b[nb] == '/';
+        if (!more_a && !more_b)
+            return true;
+        if (more_a != more_b) {
+            /* "x/#" also matches "x"; anything else needs the level. */
+            const char *rest = more_a ? a + na + 1 : b + nb + 1;
+            return strcmp(rest, "#") == 0;
+        }
+        a += na + 1;
+        b += nb + 1;
+    }
+}
+
+/* The alarm lane's filters: each must match nothing the telemetry filters
+ * match, or a message would arrive twice. The default steps aside (with a
+ * warning) for telemetry filters that already take alarms. */
+static void check_alarm_topics(struct parser *p, int line)
+{
+    struct cfg *c = p->c;
+    char q[QBUF], q2[QBUF];
+    if (c->mqtt_n_alarm_topics == 0 && line == 0) {
+        for (size_t i = 0; i < c->mqtt_n_topics; i++)
+            if (filters_overlap(c->mqtt_topics[i], DEFAULT_ALARM_TOPIC)) {
+                WARN(p, p->seen_fixed[SEC_MQTT][K_MQTT_TOPICS],
+                     "topics: %s also matches the alarm lane's " DEFAULT_ALARM_TOPIC
+                     ", so the alarm lane is off and alarms wait behind readings; narrow "
+                     "topics, or set alarm_topics = none to say so",
+                     quote(q, c->mqtt_topics[i]));
+                return;
+            }
+        c->mqtt_alarm_topics[0] = dup_str(p, DEFAULT_ALARM_TOPIC);
+        c->mqtt_n_alarm_topics = c->mqtt_alarm_topics[0] != NULL;
+        return;
+    }
+    for (size_t a = 0; a < c->mqtt_n_alarm_topics; a++)
+        for (size_t i = 0; i < c->mqtt_n_topics; i++)
+            if (filters_overlap(c->mqtt_topics[i], c->mqtt_alarm_topics[a]))
+                ERR(p, line, "alarm_topics: %s overlaps topics %s, so a message would "
+                    "arrive twice; the alarm filters must match nothing the telemetry "
+                    "filters match", quote(q, c->mqtt_alarm_topics[a]),
+                    quote(q2, c->mqtt_topics[i]));
 }
 
 static void set_mqtt_url(struct parser *p, const char *v)
@@ -827,7 +897,16 @@ static void set_key(struct parser *p, int key, const char *v)
                        SET_LINE(seen[K_MQTT_PASSWORD_FILE]), v);
             break;
         case K_MQTT_CA_FILE: set_str(p, &c->mqtt_ca_file, v); break;
-        case K_MQTT_TOPICS: set_topics(p, v); break;
+        case K_MQTT_TOPICS:
+            set_topics(p, "topics", c->mqtt_topics, &c->mqtt_n_topics, DEFAULT_TOPIC, v);
+            break;
+        case K_MQTT_ALARM_TOPICS:
+            /* "none" (or "off") turns the lane off: alarms then come with
+             * the readings on the telemetry filters. */
+            if (strcmp(v, "none") != 0 && strcmp(v, "off") != 0)
+                set_topics(p, "alarm_topics", c->mqtt_alarm_topics, &c->mqtt_n_alarm_topics,
+                           DEFAULT_ALARM_TOPIC, v);
+            break;
         case K_MQTT_KEEPALIVE:
             set_duration(p, "keepalive", &c->mqtt_keepalive_ms, v, 1000, INT64_C(65535000),
                          "1s to 65535s", true);
@@ -1490,6 +1569,7 @@ static void finish(struct parser *p, const char *conf_dir, const char *state_dir
         c->mqtt_topics[0] = dup_str(p, DEFAULT_TOPIC);
         c->mqtt_n_topics = c->mqtt_topics[0] != NULL;
     }
+    check_alarm_topics(p, SET_LINE(p->seen_fixed[SEC_MQTT][K_MQTT_ALARM_TOPICS]));
     if (!c->journal_dir)
         c->journal_dir = join_path(p, state_dir, "journal");
     if (!c->rules_dir)
@@ -1593,6 +1673,8 @@ void cfg_free(struct cfg *c)
     free(c->mqtt_ca_file);
     for (size_t i = 0; i < c->mqtt_n_topics; i++)
         free(c->mqtt_topics[i]);
+    for (size_t i = 0; i < c->mqtt_n_alarm_topics; i++)
+        free(c->mqtt_alarm_topics[i]);
     free(c->db_conninfo);
     free(c->db_password.file);
     free(c->db_password.env);

@@ -92,6 +92,12 @@ struct cfg {
     char *mqtt_ca_file;                 /* for ssl:// */
     char *mqtt_topics[CFG_MAX_TOPICS];  /* default "anxin/v1/+/telemetry" */
     size_t mqtt_n_topics;
+    /* The alarm lane: a second session of its own for these filters, so an
+     * alarm never waits behind readings queued for the telemetry session.
+     * Default "anxin/v1/+/alarm"; 0 filters = off ("none", or a telemetry
+     * filter that already matches the default). */
+    char *mqtt_alarm_topics[CFG_MAX_TOPICS];
+    size_t mqtt_n_alarm_topics;
     int64_t mqtt_keepalive_ms;          /* default 30s */
     int64_t mqtt_session_expiry_ms;     /* default 7d */
     int64_t mqtt_reconnect_max_ms;      /* default 30s */

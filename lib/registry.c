@@ -458,6 +458,8 @@ int reg_put(struct registry *r, struct reg_elder *e)
                 e->devices[i].last_seen_ms = prev->last_seen_ms;
             e->devices[i].last_seq = prev->last_seq;
             e->devices[i].has_seq = prev->has_seq;
+            e->devices[i].alarm_seq = prev->alarm_seq;
+            e->devices[i].has_alarm_seq = prev->has_alarm_seq;
             e->devices[i].seen_dirty = prev->seen_dirty;
         }
     }
@@ -507,4 +509,16 @@ double reg_param(const struct reg_elder *e, const char *name, double dflt)
         if (strcmp(e->params[i].name, name) == 0)
             return e->params[i].value;
     return dflt;
+}
+
+bool reg_seq_accept(struct reg_device *d, bool alarm_lane, int64_t seq)
+{
+    int64_t *last = alarm_lane ? &d->alarm_seq : &d->last_seq;
+    bool *has = alarm_lane ? &d->has_alarm_seq : &d->has_seq;
+    /* In unsigned: seqs are the device's, any int64 at all. */
+    if (*has && seq <= *last && (uint64_t)*last - (uint64_t)seq < REG_SEQ_RESTART_GAP)
+        return false;
+    *last = seq;
+    *has = true;
+    return true;
 }

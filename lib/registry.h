@@ -59,12 +59,15 @@ struct reg_device {
     const char *kind;           /* sos_button, water_meter, ...: owned unless one of the
                                  * common kinds registry.c shares (free with the elder) */
     uint32_t heartbeat_s;
-    struct reg_elder *elder;
-    /* Runtime state, carried over when the elder is reloaded. */
-    int64_t last_seen_ms;       /* receive time of the last message, 0 = never */
-    int64_t last_seq;
-    bool has_seq;
+    /* Runtime state, carried over when the elder is reloaded (the bools sit
+     * in what would be padding: a million devices are kept). */
+    bool has_seq;               /* last_seq holds a seq */
+    bool has_alarm_seq;         /* alarm_seq holds a seq */
     bool seen_dirty;            /* last_seen not yet written to the database */
+    struct reg_elder *elder;
+    int64_t last_seen_ms;       /* receive time of the last message, 0 = never */
+    int64_t last_seq;           /* the last seq taken on the telemetry lane */
+    int64_t alarm_seq;          /* ... and on the alarm lane (reg_seq_accept) */
 };
 
 struct reg_elder {
@@ -169,6 +172,18 @@ int reg_remove(struct registry *r, const char *elder_id);
 
 struct reg_elder *reg_find_elder(const struct registry *r, const char *id);
 struct reg_device *reg_find_device(const struct registry *r, const char *id);
+
+/* A seq this far below the device's last one means it restarted its counter. */
+#define REG_SEQ_RESTART_GAP 1000
+
+/* Decides whether a message with this seq is new for the device, and
+ * records it if so; false means a repeat (a QoS 1 redelivery, a device
+ * resending): a seq at or below the last one, unless REG_SEQ_RESTART_GAP or
+ * more below (the device restarted counting). Each lane keeps its own last
+ * seq: the broker keeps order within a session, not between two, so an
+ * alarm on the alarm lane passes readings still queued for the telemetry
+ * lane, and a device counting across both topics must not lose them. */
+bool reg_seq_accept(struct reg_device *d, bool alarm_lane, int64_t seq);
 
 /* Care plan parameter `name`, or `dflt` when the plan does not set it. */
 double reg_param(const struct reg_elder *e, const char *name, double dflt);

@@ -194,6 +194,37 @@ enum tlm_reason tlm_topic_device(const char *topic, size_t topic_len, char *out)
     return TLM_OK;
 }
 
+bool tlm_filter_matches(const char *filter, const char *topic, size_t topic_len)
+{
+    if (strncmp(filter, "$share/", 7) == 0) {
+        const char *slash = strchr(filter + 7, '/');
+        if (!slash)
+            return false;
+        filter = slash + 1;
+    }
+    if (topic_len > 0 && topic[0] == '$' && (filter[0] == '+' || filter[0] == '#'))
+        return false;
+    const char *t = topic, *end = topic + topic_len;
+    for (;;) {
+        size_t fn = strcspn(filter, "/");
+        const char *slash = memchr(t, '/', (size_t)(end - t));
+        size_t tn = slash ? (size_t)(slash - t) : (size_t)(end - t);
+        if (fn == 1 && filter[0] == '#')
+            return true;
+        if (!(fn == 1 && filter[0] == '+') && (fn != tn || memcmp(filter, t, tn) != 0))
+            return false;
+        bool more_f = filter[fn] == '/', more_t = slash != NULL;
+        if (!more_f && !more_t)
+            return true;
+        if (!more_t)
+            return strcmp(filter + fn, "/#") == 0;     /* "a/#" matches "a" */
+        if (!more_f)
+            return false;
+        filter += fn + 1;
+        t = slash + 1;
+    }
+}
+
 /* ---- RFC 3339 ------------------------------------------------------------- */
 
 /* Reads exactly n decimal digits at s[*pos]. Stops at the first non-digit, so

@@ -66,6 +66,13 @@ struct tlm_msg {
  * Returns TLM_OK or TLM_BAD_TOPIC. */
 enum tlm_reason tlm_topic_device(const char *topic, size_t topic_len, char *out);
 
+/* True if the MQTT filter (as in the config: "$share/<group>/" allowed, and
+ * ignored) matches the received topic, per MQTT 5.0 section 4.7: '+' is one
+ * level, '#' the rest and the parent level; a wildcard first level does not
+ * match a topic starting with '$'. Used to tell which lane a journaled
+ * message came on. */
+bool tlm_filter_matches(const char *filter, const char *topic, size_t topic_len);
+
 /* Decodes one message. `payload` need not be NUL-terminated. On TLM_OK `out`
  * is filled; on failure `out` contents are unspecified. If `detail` is not
  * NULL it receives a short English explanation (no payload content, so it

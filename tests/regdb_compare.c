@@ -110,6 +110,7 @@ static void compare_elder(const struct registry *scan, const struct reg_elder *a
         if (!str_eq(x->id, y->id) || !str_eq(x->kind, y->kind) ||
             x->heartbeat_s != y->heartbeat_s || x->last_seen_ms != y->last_seen_ms ||
             x->last_seq != y->last_seq || x->has_seq != y->has_seq ||
+            x->alarm_seq != y->alarm_seq || x->has_alarm_seq != y->has_alarm_seq ||
             x->seen_dirty != y->seen_dirty)
             differ(id, "a device (or the devices' order)");
         if (reg_kind_shared(x->kind) != reg_kind_shared(y->kind))

@@ -186,7 +186,7 @@ class Daemon:
     def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
                  provider_extra="", rules=None, journal_keep=None, providers=None,
                  templates=None, http_port=None, http_extra="", console_dir=None,
-                 journal_extra=""):
+                 journal_extra="", alarm_topics=None):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
@@ -219,6 +219,7 @@ log_level = debug
 url = tcp://127.0.0.1:%(mq)d
 client_id = anxind-%(name)s
 topics = %(prefix)s/v1/+/telemetry
+alarm_topics = %(alarm_topics)s
 reconnect_max = 2s
 [database]
 conninfo = host=127.0.0.1 port=%(pg)d user=postgres dbname=%(db)s
@@ -236,6 +237,7 @@ rules = %(rules)s
 %(provider)s
 %(extra)s
 """ % {"name": self.name, "mq": MQ_PORT, "prefix": self.prefix, "pg": PG_PORT,
+       "alarm_topics": alarm_topics or "%s/v1/+/alarm" % self.prefix,
        "db": dbname, "http": self.http_port, "dir": self.dir, "provider": provider,
        "rules": rules or os.path.join(ROOT, "conf", "rules.d"),
        "keep": "keep = %s" % journal_keep if journal_keep else "",
@@ -245,6 +247,9 @@ rules = %(rules)s
 
     def topic(self, device):
         return "%s/v1/%s/telemetry" % (self.prefix, device)
+
+    def alarm_topic(self, device):
+        return "%s/v1/%s/alarm" % (self.prefix, device)
 
     def start(self, wait_ready=True):
         self.logf = open(self.log_path, "a")

@@ -1,6 +1,7 @@
 """The alarm path end to end: real MQTT messages into anxind, webhook
 requests out to a loopback capture server, rows in PostgreSQL."""
 import json
+import subprocess
 import time
 import unittest
 
@@ -262,6 +263,113 @@ class Registry(unittest.TestCase):
             pub.loop_stop()
             d.stop()
             cap.close()
+
+
+def fire_counts(db, elder):
+    return [r[0] for r in h.psql(db, "SELECT fire_count FROM alerts WHERE elder_id = '%s' "
+                                     "ORDER BY id" % elder)]
+
+
+class AlarmLane(unittest.TestCase):
+    """The alarm topic, taken on a session of its own ([mqtt] alarm_topics)."""
+
+    def daemon(self, name, elders, **kw):
+        """(db, capture, running anxind), stopped and closed after the test."""
+        db = h.fresh_db(name)
+        h.import_registry(db, h.sample_registry(elders))
+        cap = h.Capture()
+        self.addCleanup(cap.close)
+        d = h.Daemon(db, webhook_url=cap.url, **kw)
+        self.addCleanup(d.stop)
+        return db, cap, d.start()
+
+    def test_sos_on_the_alarm_topic_pages_and_seqs_count_per_lane(self):
+        db, cap, d = self.daemon("lane", 1)
+        pub = h.publisher()
+        self.addCleanup(pub.loop_stop)
+        h.wait_for(lambda: d.metric('anxin_mqtt_lane_connected{lane="alarm"}') == 1,
+                   what="alarm lane connected")
+        self.assertEqual(d.metric('anxin_mqtt_lane_connected{lane="telemetry"}'), 1)
+        self.assertEqual(d.metric("anxin_mqtt_connected"), 1)
+        h.publish(pub, d.alarm_topic("E-SOS-0001"), {"seq": 5, "events": ["sos"]})
+        got = cap.wait_count(2)
+        self.assertEqual({r["json"]["elder"] for r in got}, {"E0001"})
+        self.assertEqual(got[0]["json"]["rule"], "sos")
+        self.assertEqual(d.metric("anxin_alarm_lane_received_total"), 1)
+        log = d.log()
+        self.assertIn("mqtt: connected to tcp://127.0.0.1:%d as anxind-%s-alarm (alarm lane)"
+                      % (h.MQ_PORT, d.name), log)
+        self.assertIn("mqtt: subscribed to 1 filter(s), QoS 1 (alarm lane)", log)
+
+        # One counter across both topics: reading 4 was sent before the
+        # alarm (5) and arrives after it; it is taken. A repeat of the
+        # alarm on its own lane is still a repeat.
+        dup = 'anxin_messages_rejected_total{reason="duplicate_seq"}'
+        p0 = d.metric("anxin_messages_processed_total")
+        h.publish(pub, d.topic("E-SOS-0001"), {"seq": 4, "metrics": {"battery.pct": 80}})
+        h.publish(pub, d.alarm_topic("E-SOS-0001"), {"seq": 5, "events": ["sos"]})
+        h.wait_for(lambda: d.metric(dup) == 1, what="the repeated alarm counted")
+        self.assertEqual(d.metric("anxin_messages_processed_total"), p0 + 1)
+        self.assertEqual(fire_counts(db, "E0001"), ["1"], "a repeat is not a new press")
+        h.publish(pub, d.alarm_topic("E-SOS-0001"), {"seq": 6, "events": ["sos"]})
+        h.wait_for(lambda: fire_counts(db, "E0001") == ["2"], what="seq 6 counted")
+
+    def sos_against_backlog(self, lane):
+        """Queues readings for a stopped anxind, then an SOS; returns
+        whether the SOS was received before the last reading."""
+        db, cap, d = self.daemon("backlog", 2, alarm_topics=None if lane else "none")
+        n = 20000
+        d.stop()   # the broker keeps the sessions and queues for them
+        lines = "".join('{"seq": %d, "metrics": {"battery.pct": 90}}\n' % i
+                        for i in range(1, n + 1))
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(h.MQ_PORT),
+                        "-q", "1", "-t", d.topic("E-SOS-0002"), "-l"],
+                       input=lines, text=True, check=True, timeout=120)
+        sos_topic = d.alarm_topic("E-SOS-0001") if lane else d.topic("E-SOS-0001")
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(h.MQ_PORT),
+                        "-q", "1", "-t", sos_topic, "-m", '{"events": ["sos"]}'],
+                       check=True, timeout=30)
+        d.start()
+        got = cap.wait_count(2, timeout=60)
+        self.assertEqual({r["json"]["elder"] for r in got}, {"E0001"})
+        h.wait_for(lambda: d.metric("anxin_messages_processed_total") == n + 1,
+                   timeout=120, what="the backlog processed")
+        self.assertEqual(d.stop(), 0, "anxind exit status\n" + d.log())  # writes last_seen
+        row = h.psql(db, "SELECT (SELECT opened_at FROM alerts WHERE elder_id = 'E0001') "
+                         "< (SELECT last_seen FROM devices WHERE id = 'E-SOS-0002')")
+        self.assertIn(row[0][0], ("t", "f"))
+        return row[0][0] == "t"
+
+    def test_the_journal_replay_keeps_the_lanes_apart(self):
+        # Journal order: alarm 5, then reading 4 (sent before it, overtaken).
+        # After a crash the replay must take both again, as the live run did:
+        # if it put them on one lane, reading 4 would be dropped as a repeat.
+        db, cap, d = self.daemon("lanereplay", 1)
+        pub = h.publisher()
+        self.addCleanup(pub.loop_stop)
+        self.addCleanup(h.services, "pg-start", h.PG_PORT)
+        h.services("pg-stop")
+        h.wait_for(lambda: d.metric("anxin_db_connected") == 0, what="database seen down")
+        h.publish(pub, d.alarm_topic("E-SOS-0001"), {"seq": 5, "events": ["sos"]})
+        h.publish(pub, d.topic("E-SOS-0001"), {"seq": 4, "metrics": {"battery.pct": 5}})
+        h.wait_for(lambda: d.metric("anxin_messages_processed_total") == 2,
+                   what="both handled live")
+        self.assertEqual(d.metric('anxin_messages_rejected_total{reason="duplicate_seq"}'), 0)
+        d.kill()
+        h.services("pg-start", h.PG_PORT)
+        d.start()
+        rules = lambda: sorted(r[0] for r in h.psql(db, "SELECT rule FROM alerts"))
+        h.wait_for(lambda: rules() == ["battery_low", "sos"], what="both alerts from the replay")
+        self.assertIn("journal: replayed 2 message", d.log())
+        self.assertEqual(d.metric('anxin_messages_rejected_total{reason="duplicate_seq"}'), 0)
+
+    def test_an_alarm_overtakes_a_backlog_of_readings(self):
+        self.assertTrue(self.sos_against_backlog(lane=True),
+                        "the SOS on the alarm lane must not wait for 20000 readings")
+
+    def test_without_the_lane_an_alarm_waits_for_the_backlog(self):
+        # The control: the same SOS on the telemetry topic comes after them.
+        self.assertFalse(self.sos_against_backlog(lane=False))
 
 
 if __name__ == "__main__":

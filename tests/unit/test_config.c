@@ -322,8 +322,8 @@ static void test_shipped_conf(void **state)
      * commented out, so operators can find it. */
     static const char *const keys[] = {
         "node", "log_level", "url", "client_id", "username", "password_file", "password_env",
-        "ca_file", "topics", "keepalive", "session_expiry", "reconnect_max", "receive_maximum",
-        "conninfo", "listen", "dir", "fsync", "segment_size", "rules", "templates", "type",
+        "ca_file", "topics", "alarm_topics", "keepalive", "session_expiry", "reconnect_max",
+        "receive_maximum", "conninfo", "listen", "dir", "fsync", "segment_size", "rules", "templates", "type",
         "token_file", "token_env", "timeout", "max_attempts", "backoff", "backoff_max",
         "output", "providers", NULL
     };
@@ -1071,7 +1071,7 @@ static void test_topics(void **state)
     (void)state;
     /* A lone '#' must be quoted, or it starts a comment. */
     struct cfg *c = parse_ok(MQTT_OK "topics = \"#, +, a/+/b/#,$share/grp/x/+ +/+ /a//b\"\n"
-                             DB_OK PROV_OK);
+                             "alarm_topics = none\n" DB_OK PROV_OK);
     assert_int_equal(c->mqtt_n_topics, 6);
     assert_string_equal(c->mqtt_topics[0], "#");
     assert_string_equal(c->mqtt_topics[3], "$share/grp/x/+");
@@ -1106,6 +1106,61 @@ static void test_topics(void **state)
 }
 
 /* ---- collecting and formatting ----------------------------------------- */
+
+static void test_alarm_topics(void **state)
+{
+    (void)state;
+    /* The default: a lane of its own for anxin/v1/+/alarm. */
+    struct cfg *c = parse_ok(BASE);
+    assert_int_equal(c->mqtt_n_alarm_topics, 1);
+    assert_string_equal(c->mqtt_alarm_topics[0], "anxin/v1/+/alarm");
+    cfg_free(c);
+    c = parse_ok(MQTT_OK "alarm_topics = $share/g/anxin/v1/+/alarm, x/+/alarm\n" DB_OK PROV_OK);
+    assert_int_equal(c->mqtt_n_alarm_topics, 2);
+    assert_string_equal(c->mqtt_alarm_topics[0], "$share/g/anxin/v1/+/alarm");
+    assert_string_equal(c->mqtt_alarm_topics[1], "x/+/alarm");
+    cfg_free(c);
+    c = parse_ok(MQTT_OK "alarm_topics = none\n" DB_OK PROV_OK);
+    assert_int_equal(c->mqtt_n_alarm_topics, 0);
+    cfg_free(c);
+    /* Telemetry filters that take alarms already: the default steps aside,
+     * and says so where topics is set. */
+    static const char *const wide[] = {"\"#\"", "anxin/#", "anxin/v1/+/+", "+/v1/X/alarm",
+                                       "$share/g/anxin/v1/#", "anxin/v1/+/alarm/#"};
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, MQTT_OK "topics = %s\n" DB_OK PROV_OK, wide[i]);
+        expect_warning(text, 3, "so the alarm lane is off");
+        struct cfg_diags d = {0};
+        assert_int_equal(parse(text, &c, &d), 0);
+        assert_int_equal(c->mqtt_n_alarm_topics, 0);
+        cfg_free(c);
+        cfg_diags_free(&d);
+    }
+    /* Filters that cannot match the same topic live side by side. */
+    static const char *const apart[] = {"anxin/v1/+/telemetry", "anxin/v2/#", "anxin/v1/+",
+                                        "anxin/v1/+/alarm/x", "+/+/+/telemetry/#"};
+    for (size_t i = 0; i < sizeof apart / sizeof apart[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, MQTT_OK "topics = %s\n" DB_OK PROV_OK, apart[i]);
+        c = parse_ok(text);
+        assert_int_equal(c->mqtt_n_alarm_topics, 1);
+        cfg_free(c);
+    }
+    /* Set by hand, an overlap is an error: each alarm would arrive twice. */
+    expect_exact(MQTT_OK "topics = a/#\nalarm_topics = a/b/alarm\n" DB_OK PROV_OK, 4,
+                 "alarm_topics: \"a/b/alarm\" overlaps topics \"a/#\", so a message would "
+                 "arrive twice; the alarm filters must match nothing the telemetry filters "
+                 "match");
+    expect_error(MQTT_OK "topics = a/+/t\nalarm_topics = $share/g/+/x/+\n" DB_OK PROV_OK, 4,
+                 "overlaps topics \"a/+/t\"");
+    expect_error(MQTT_OK "topics = a/b/#\nalarm_topics = a/b\n" DB_OK PROV_OK, 4,
+                 "overlaps topics \"a/b/#\"");
+    expect_error(MQTT_OK "alarm_topics = a/#/b\n" DB_OK PROV_OK, 3,
+                 "alarm_topics: bad MQTT filter \"a/#/b\"");
+    expect_exact(MQTT_OK "alarm_topics = x/a x/a\n" DB_OK PROV_OK, 3,
+                 "alarm_topics: \"x/a\" is listed twice");
+}
 
 static void test_multiple_errors(void **state)
 {
@@ -1293,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_sms_default_first_provider),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_topics),
+        cmocka_unit_test(test_alarm_topics),
         cmocka_unit_test(test_multiple_errors),
         cmocka_unit_test(test_diags_append_and_sort),
         cmocka_unit_test(test_diag_format),

@@ -293,6 +293,8 @@ static void set_runtime(struct reg_device *d, int64_t seen, int64_t seq, bool di
     d->last_seen_ms = seen;
     d->last_seq = seq;
     d->has_seq = true;
+    d->alarm_seq = seq + 1;
+    d->has_alarm_seq = true;
     d->seen_dirty = dirty;
 }
 
@@ -320,6 +322,8 @@ static void test_replace_keeps_runtime_state(void **state)
     assert_int_equal(d1->last_seen_ms, INT64_C(1717000000123));
     assert_int_equal(d1->last_seq, 41);
     assert_true(d1->has_seq);
+    assert_int_equal(d1->alarm_seq, 42);
+    assert_true(d1->has_alarm_seq);
     assert_true(d1->seen_dirty);
 
     struct reg_device *d3 = reg_find_device(&r, "D3");
@@ -327,6 +331,7 @@ static void test_replace_keeps_runtime_state(void **state)
     assert_int_equal(d3->last_seen_ms, 0);
     assert_int_equal(d3->last_seq, 0);
     assert_false(d3->has_seq);
+    assert_false(d3->has_alarm_seq);
     assert_false(d3->seen_dirty);
 
     assert_null(reg_find_device(&r, "D2"));
@@ -771,6 +776,51 @@ static void test_channels(void **state)
     assert_false(reg_kind_shared(copy));    /* by address: a copy is not shared */
 }
 
+/* ---- reg_seq_accept ------------------------------------------------------ */
+
+static void test_seq_repeats_and_restarts(void **state)
+{
+    (void)state;
+    struct reg_device d = {0};
+    assert_true(reg_seq_accept(&d, false, 41));
+    assert_true(d.has_seq);
+    assert_false(reg_seq_accept(&d, false, 41));
+    assert_false(reg_seq_accept(&d, false, 40));
+    assert_true(reg_seq_accept(&d, false, 45));
+    assert_int_equal(d.last_seq, 45);
+    /* Just inside the restart gap is a repeat; at the gap, a restart. */
+    assert_false(reg_seq_accept(&d, false, 45 - (REG_SEQ_RESTART_GAP - 1)));
+    assert_true(reg_seq_accept(&d, false, 1000 + 45));
+    assert_true(reg_seq_accept(&d, false, 45));
+    assert_int_equal(d.last_seq, 45);
+    /* No overflow at the ends of int64. */
+    struct reg_device e = {0};
+    assert_true(reg_seq_accept(&e, false, INT64_MAX));
+    assert_false(reg_seq_accept(&e, false, INT64_MAX));
+    assert_true(reg_seq_accept(&e, false, 0));
+    assert_true(reg_seq_accept(&e, false, INT64_MAX));
+    assert_false(reg_seq_accept(&e, false, INT64_MAX - 1));
+}
+
+static void test_seq_lanes_apart(void **state)
+{
+    (void)state;
+    /* One counter across both topics: 100 and 102 are readings, 101 an
+     * alarm that overtook 100 on its own session. Nothing is lost, and a
+     * repeat is still a repeat on its own lane. */
+    struct reg_device d = {0};
+    assert_true(reg_seq_accept(&d, false, 99));
+    assert_true(reg_seq_accept(&d, true, 101));
+    assert_true(reg_seq_accept(&d, false, 100));
+    assert_true(reg_seq_accept(&d, false, 102));
+    assert_false(reg_seq_accept(&d, true, 101));
+    assert_false(reg_seq_accept(&d, false, 100));
+    assert_true(reg_seq_accept(&d, true, 103));
+    assert_int_equal(d.last_seq, 102);
+    assert_int_equal(d.alarm_seq, 103);
+    assert_true(d.has_seq && d.has_alarm_seq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -792,6 +842,8 @@ int main(void)
         cmocka_unit_test(test_fields_devices),
         cmocka_unit_test(test_fields_errors),
         cmocka_unit_test(test_channels),
+        cmocka_unit_test(test_seq_repeats_and_restarts),
+        cmocka_unit_test(test_seq_lanes_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1016,6 +1016,41 @@ static void test_reject_then_accept(void **state)
     assert_string_equal(detail, "");
 }
 
+static void test_filter_matches(void **state)
+{
+    (void)state;
+    static const struct { const char *filter, *topic; bool want; } cases[] = {
+        {"anxin/v1/+/alarm", "anxin/v1/SOS-1/alarm", true},
+        {"anxin/v1/+/alarm", "anxin/v1/SOS-1/telemetry", false},
+        {"anxin/v1/+/alarm", "anxin/v1/alarm", false},
+        {"anxin/v1/+/alarm", "anxin/v1/a/b/alarm", false},
+        {"anxin/v1/+/alarm", "anxin/v1//alarm", true},
+        {"$share/g/anxin/v1/+/alarm", "anxin/v1/X/alarm", true},
+        {"$share/g/anxin/v1/+/alarm", "anxin/v1/X/telemetry", false},
+        {"#", "anxin/v1/X/alarm", true},
+        {"#", "$SYS/broker/load", false},
+        {"+/v1/X/alarm", "$x/v1/X/alarm", false},
+        {"a/#", "a", true},
+        {"a/#", "a/b/c", true},
+        {"a/#", "ab", false},
+        {"a/+", "a", false},
+        {"a/+", "a/", true},
+        {"a/b", "a/b/", false},
+        {"a/b/", "a/b", false},
+        {"a/b", "a/bc", false},
+        {"a/bc", "a/b", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool got = tlm_filter_matches(cases[i].filter, cases[i].topic, strlen(cases[i].topic));
+        if (got != cases[i].want)
+            print_message("%s vs %s: got %d\n", cases[i].filter, cases[i].topic, got);
+        assert_int_equal(got, cases[i].want);
+    }
+    /* Only topic_len bytes are the topic. */
+    assert_true(tlm_filter_matches("a/b", "a/bXYZ", 3));
+    assert_false(tlm_filter_matches("a/b/#", "a/c/d", 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1052,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_check_order),
         cmocka_unit_test(test_detail_has_no_payload),
         cmocka_unit_test(test_reject_then_accept),
+        cmocka_unit_test(test_filter_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
