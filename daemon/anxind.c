@@ -142,6 +142,14 @@ static int load_templates(struct anxind *d)
 }
 
 /* Starts watching every monitored device (absence rules need no message). */
+void anxind_track_elder(struct anxind *d, const struct reg_elder *e, int64_t now)
+{
+    if (!e->consent)
+        return;
+    for (size_t i = 0; i < e->n_devices; i++)
+        eng_track_device(d->eng, &e->devices[i], now);
+}
+
 void anxind_track_devices(struct anxind *d)
 {
     int64_t now = clock_wall_ms();

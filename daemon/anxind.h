@@ -189,6 +189,11 @@ void anxind_reload_tokens(struct anxind *d);
 /* Starts watching every monitored device for rules that need no message. */
 void anxind_track_devices(struct anxind *d);
 
+/* The same for one elder's devices (after that elder was reloaded): a
+ * registry change touching a few elders must not walk a million devices on
+ * the loop. */
+void anxind_track_elder(struct anxind *d, const struct reg_elder *e, int64_t now);
+
 /* Sets the rules timer to the engine's next wake-up. */
 void anxind_rearm_rules(struct anxind *d);
 

@@ -502,6 +502,7 @@ static void on_reload(void *arg, const PGresult *res)
         free_reload(q);
         return;
     }
+    int64_t t0 = clock_mono_us();
     struct strmap seen = {0};
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
@@ -531,11 +532,21 @@ static void on_reload(void *arg, const PGresult *res)
     }
     strmap_free(&seen);
     d->stats.registry_reloads++;
-    anxind_track_devices(d);
+    if (q->all) {
+        anxind_track_devices(d);
+    } else {
+        int64_t now = clock_wall_ms();
+        for (int i = 0; i < n; i++) {
+            const struct reg_elder *e = reg_find_elder(&d->reg, PQgetvalue(res, i, 1));
+            if (e)
+                anxind_track_elder(d, e, now);
+        }
+        anxind_rearm_rules(d);
+    }
     log_info(&d->log, "registry: reloaded %s: %d elder(s) updated, %zu removed; now %zu elders, "
-                      "%zu devices",
+                      "%zu devices (%.1f ms)",
              q->all ? "everything" : "changed elders", n, removed, d->reg.elders.len,
-             d->reg.devices.len);
+             d->reg.devices.len, (double)(clock_mono_us() - t0) / 1000.0);
     free_reload(q);
 }
 

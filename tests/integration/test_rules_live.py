@@ -115,6 +115,23 @@ class LiveRules(unittest.TestCase):
         self.assertRegex(ev[0][2], r"^no message for \d+(ms|s) \(3 x heartbeat 1s\)$")
         self.assertEqual(ev[1][:2], ["cleared", "rule"])
 
+    def test_a_device_added_while_running_is_watched_for_silence(self):
+        # A NOTIFY reload covers only the changed elder: its new device must
+        # still be watched for absence, and the others untouched.
+        self.start(heartbeat_s=3600)
+        reg = registry(3600)
+        reg["elders"][2]["devices"].append({"id": "NEW-3", "kind": "door_sensor",
+                                            "heartbeat_s": 1})
+        h.import_registry(self.db, {"elders": [reg["elders"][2]]})
+        h.wait_for(lambda: "registry: reloaded changed elders: 1 elder(s)" in self.d.log(),
+                   what="the elder reloaded")
+        t0 = time.time()
+        h.wait_for(lambda: [r[1:3] for r in alerts(self.db, "device_offline")] ==
+                   [["E0003", "device_offline"]], timeout=15,
+                   what="device_offline for the new device")
+        self.assertGreaterEqual(time.time() - t0, 1.0, "not before 3 heartbeats")
+        self.assertEqual(h.psql(self.db, "SELECT device_id FROM alerts"), [["NEW-3"]])
+
     def test_threshold_with_care_plan_and_sustain(self):
         d = self.start()
         # E0002's plan says hr.max 100; E0001 uses the default 130.
