@@ -17,6 +17,7 @@
 #include "api.h"
 #include "err.h"
 #include "fileio.h"
+#include "regload.h"
 #include "rng.h"
 #include "schema.h"
 #include "rules_load.h"
@@ -445,6 +446,7 @@ static void close_all(struct anxind *d)
     }
     if (d->reload_timer_init)
         uv_close((uv_handle_t *)&d->reload_timer, close_cb);
+    regload_cancel(d);
     if (d->rules_timer_init) {
         uv_timer_stop(&d->rules_timer);
         uv_close((uv_handle_t *)&d->rules_timer, close_cb);

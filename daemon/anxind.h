@@ -112,6 +112,8 @@ struct anxind {
     struct strmap reload_ids;       /* elder id -> malloc'd key copy */
     bool reload_all;
     uv_timer_t reload_timer;
+    unsigned reloads_in_flight;     /* queries of changed elders, on pg */
+    struct regload *regload;        /* the full reload running, or NULL (regload.h) */
 
     uint64_t processed_jseq;        /* last journal record fully handled */
     uint64_t saved_checkpoint;

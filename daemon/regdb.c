@@ -382,28 +382,22 @@ static void sort_slots(struct scan *s)
         }
 }
 
-/* Hands every elder still in to reg and frees the rest. */
-static int put_all(struct scan *s, struct registry *reg, char *err, size_t errlen)
+/* Moves every elder still in to out (in id order) and frees the rest. */
+static int take_all(struct scan *s, struct regdb_elders *out, char *err, size_t errlen)
 {
-    size_t devices = 0;
-    for (size_t i = 0; i < s->n; i++)
-        devices += s->slots[i].e ? s->slots[i].e->n_devices : 0;
-    /* Both maps sized once, not grown step by step (best effort: reg_put
-     * makes room itself). */
-    (void)(strmap_reserve(&reg->elders, s->n) || strmap_reserve(&reg->devices, devices));
-    int rc = 0;
+    out->v = calloc(s->n + 1, sizeof *out->v);
+    if (!out->v) {
+        snprintf(err, errlen, "out of memory");
+        return ANX_ENOMEM;
+    }
+    out->n = 0;
     for (size_t i = 0; i < s->n; i++) {
-        struct scan_slot *slot = &s->slots[i];
-        if (slot->e && rc == 0 && reg_put(reg, slot->e) != 0) {
-            snprintf(err, errlen, "out of memory");
-            rc = ANX_ENOMEM;
-        } else if (slot->e && rc != 0) {
-            reg_elder_free(slot->e);
-        }
-        free(slot->left_out);
+        if (s->slots[i].e)
+            out->v[out->n++] = s->slots[i].e;
+        free(s->slots[i].left_out);
     }
     s->n = 0;
-    return rc;
+    return 0;
 }
 
 static void scan_free(struct scan *s)
@@ -419,10 +413,12 @@ static void scan_free(struct scan *s)
     free(s->rows);
 }
 
-int regdb_scan_load(PGconn *db, struct registry *reg, regdb_skip_fn skip, void *arg,
+int regdb_scan_read(PGconn *db, struct regdb_elders *out, regdb_skip_fn skip, void *arg,
                     size_t *unmatched, char *err, size_t errlen)
 {
     struct scan s = {.skip = skip, .arg = arg};
+    out->v = NULL;
+    out->n = 0;
     int rc = exec_command(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen);
     if (rc)
         return rc;
@@ -447,10 +443,44 @@ int regdb_scan_load(PGconn *db, struct registry *reg, regdb_skip_fn skip, void *
     else
         exec_command(db, "ROLLBACK", end_err, sizeof end_err);
     if (rc == 0)
-        rc = put_all(&s, reg, err, errlen);
+        rc = take_all(&s, out, err, errlen);
     if (unmatched)
         *unmatched = s.unmatched;
     scan_free(&s);
+    return rc;
+}
+
+void regdb_elders_free(struct regdb_elders *l)
+{
+    for (size_t i = 0; l->v && i < l->n; i++)
+        reg_elder_free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+int regdb_scan_load(PGconn *db, struct registry *reg, regdb_skip_fn skip, void *arg,
+                    size_t *unmatched, char *err, size_t errlen)
+{
+    struct regdb_elders l;
+    int rc = regdb_scan_read(db, &l, skip, arg, unmatched, err, errlen);
+    if (rc)
+        return rc;
+    size_t devices = 0;
+    for (size_t i = 0; i < l.n; i++)
+        devices += l.v[i]->n_devices;
+    /* Both maps sized once, not grown step by step (best effort: reg_put
+     * makes room itself). */
+    (void)(strmap_reserve(&reg->elders, l.n) || strmap_reserve(&reg->devices, devices));
+    for (size_t i = 0; i < l.n && rc == 0; i++) {
+        /* reg_put owns the elder either way (it frees it when it fails). */
+        if (reg_put(reg, l.v[i]) != 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = ANX_ENOMEM;
+        }
+        l.v[i] = NULL;
+    }
+    regdb_elders_free(&l);
     return rc;
 }
 

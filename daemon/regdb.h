@@ -33,6 +33,21 @@ typedef void (*regdb_skip_fn)(void *arg, const char *why);
 int regdb_scan_load(PGconn *db, struct registry *reg, regdb_skip_fn skip, void *arg,
                     size_t *unmatched, char *err, size_t errlen);
 
+/* Elders built by regdb_scan_read, in elder id order (strcmp). */
+struct regdb_elders {
+    struct reg_elder **v;       /* an entry set to NULL is skipped by the free */
+    size_t n;
+};
+
+/* The same reads, without a registry: every elder into out (owned by the
+ * caller: regdb_elders_free, or hand each to reg_put and NULL its entry).
+ * Touches nothing but db and out, so it may run on another thread. Same
+ * returns; out is empty on failure. */
+int regdb_scan_read(PGconn *db, struct regdb_elders *out, regdb_skip_fn skip, void *arg,
+                    size_t *unmatched, char *err, size_t errlen);
+
+void regdb_elders_free(struct regdb_elders *l);
+
 /* Adds one row's elder to reg. Returns 0, ANX_EINVAL (err says why) or
  * ANX_ENOMEM. */
 int regdb_put_row(struct registry *reg, const char *json, char *err, size_t errlen);

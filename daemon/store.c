@@ -15,6 +15,7 @@
 
 #include "anxind.h"
 #include "regdb.h"
+#include "regload.h"
 #include "err.h"
 #include "jsonu.h"
 #include "mask.h"
@@ -468,9 +469,9 @@ void store_flush_last_seen(struct anxind *d, bool all)
 
 /* Registry reloads ------------------------------------------------------ */
 
+/* A query for the elders with these ids (the full reload is regload.c). */
 struct reload_req {
     struct anxind *d;
-    bool all;
     char **ids;
     size_t n;
 };
@@ -487,12 +488,11 @@ static void on_reload(void *arg, const PGresult *res)
 {
     struct reload_req *q = arg;
     struct anxind *d = q->d;
+    d->reloads_in_flight--;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error(&d->log, "registry: reload failed: %s; will retry",
                   pgc_error(res));
         /* Put the ids back so the next reload covers them. */
-        if (q->all)
-            d->reload_all = true;
         for (size_t i = 0; i < q->n; i++) {
             if (!strmap_get(&d->reload_ids, q->ids[i]) &&
                 strmap_put(&d->reload_ids, q->ids[i], q->ids[i], NULL) == 0)
@@ -510,64 +510,62 @@ static void on_reload(void *arg, const PGresult *res)
         strmap_put(&seen, PQgetvalue(res, i, 1), (void *)1, NULL);
     }
     size_t removed = 0;
-    if (q->all) {
-        /* Elders gone from the database leave the registry. */
-        char **gone = NULL;
-        size_t ng = 0, it = 0;
-        const char *key;
-        gone = calloc(d->reg.elders.len + 1, sizeof *gone);
-        while (gone && strmap_next(&d->reg.elders, &it, &key, NULL))
-            if (!strmap_get(&seen, key))
-                gone[ng++] = strdup(key);
-        for (size_t i = 0; i < ng; i++) {
-            if (gone[i] && reg_remove(&d->reg, gone[i]) == 0)
-                removed++;
-            free(gone[i]);
-        }
-        free(gone);
-    } else {
-        for (size_t i = 0; i < q->n; i++)
-            if (!strmap_get(&seen, q->ids[i]) && reg_remove(&d->reg, q->ids[i]) == 0)
-                removed++;
-    }
+    for (size_t i = 0; i < q->n; i++)
+        if (!strmap_get(&seen, q->ids[i]) && reg_remove(&d->reg, q->ids[i]) == 0)
+            removed++;
     strmap_free(&seen);
     d->stats.registry_reloads++;
-    if (q->all) {
-        anxind_track_devices(d);
-    } else {
-        int64_t now = clock_wall_ms();
-        for (int i = 0; i < n; i++) {
-            const struct reg_elder *e = reg_find_elder(&d->reg, PQgetvalue(res, i, 1));
-            if (e)
-                anxind_track_elder(d, e, now);
-        }
-        anxind_rearm_rules(d);
+    /* Only these elders' devices: the rest did not change. */
+    int64_t now = clock_wall_ms();
+    for (int i = 0; i < n; i++) {
+        const struct reg_elder *e = reg_find_elder(&d->reg, PQgetvalue(res, i, 1));
+        if (e)
+            anxind_track_elder(d, e, now);
     }
-    log_info(&d->log, "registry: reloaded %s: %d elder(s) updated, %zu removed; now %zu elders, "
-                      "%zu devices (%.1f ms)",
-             q->all ? "everything" : "changed elders", n, removed, d->reg.elders.len,
+    anxind_rearm_rules(d);
+    log_info(&d->log, "registry: reloaded changed elders: %d elder(s) updated, %zu removed; "
+                      "now %zu elders, %zu devices (%.1f ms)", n, removed, d->reg.elders.len,
              d->reg.devices.len, (double)(clock_mono_us() - t0) / 1000.0);
     free_reload(q);
+    /* A full reload waited for this one. */
+    if (d->reload_all && d->reloads_in_flight == 0)
+        anxind_schedule_reload(d, 0);
 }
 
 void store_reload_registry(struct anxind *d)
 {
-    struct reload_req *q = calloc(1, sizeof *q);
-    if (!q)
+    /* A full reload running: what was announced meanwhile waits for it (it
+     * schedules that when it ends), so its older read never lands on top
+     * of a newer one. */
+    if (d->regload)
         return;
-    q->d = d;
     /* Many changes at once (an import): one full reload is cheaper. */
-    q->all = d->reload_all || d->reload_ids.len > 500;
-    if (q->all) {
+    if (d->reload_all || d->reload_ids.len > 500) {
+        /* Its read goes on a connection of its own: not before the changed
+         * elders already asked for on pg have landed. */
+        if (d->reloads_in_flight > 0) {
+            d->reload_all = true;
+            return;
+        }
         size_t it = 0;
         void *v;
         while (strmap_next(&d->reload_ids, &it, NULL, &v))
             free(v);
         strmap_free(&d->reload_ids);
         d->reload_all = false;
-        pgc_query(d->pg, regdb_select, 0, NULL, on_reload, q, 0);
+        int rc = regload_start(d);
+        if (rc != 0) {
+            log_error(&d->log, "registry: cannot start a full reload (%s); will retry",
+                      rc == ANX_ENOMEM ? "out of memory" : uv_strerror(rc));
+            d->reload_all = true;
+            anxind_schedule_reload(d, 2000);
+        }
         return;
     }
+    struct reload_req *q = calloc(1, sizeof *q);
+    if (!q)
+        return;
+    q->d = d;
     q->ids = calloc(d->reload_ids.len, sizeof *q->ids);
     if (!q->ids) {
         free(q);
@@ -594,7 +592,9 @@ void store_reload_registry(struct anxind *d)
         return;
     }
     const char *params[1] = {arr};
-    pgc_query(d->pg, regdb_select_some, 1, params, on_reload, q, 0);
+    d->reloads_in_flight++;
+    if (pgc_query(d->pg, regdb_select_some, 1, params, on_reload, q, 0) != 0)
+        d->reloads_in_flight--;
     free(arr);
 }
 

@@ -1,7 +1,10 @@
 """The registry as anxind loads it at start (three plain scans merged in C,
-regdb_scan_load) against what the JSON path (regdb_select, still used by the
-reloads) gives for the same database: every field and edge case, an elder
-the builder refuses, and a database error at start.
+regdb_scan_load) against what the JSON path (regdb_select; the reload of a
+few changed elders uses its sibling) gives for the same database: every
+field and edge case, an elder the builder refuses, and a database error at
+start. Then the full reload while running (the same scans on a worker
+thread, swapped in by slices): what it brings in and removes, the runtime
+state it keeps, and a failure that leaves the running registry alone.
 
 The registry is written with SQL, not `anxinctl import`, so it can hold
 what import would not write (a care plan without params, a text param, a
@@ -18,6 +21,7 @@ import re
 import subprocess
 import unittest
 
+import harness as h
 from harness import BUILD, Daemon, dsn, fresh_db, psql, publish, publisher, wait_for
 
 COMPARE = os.path.join(BUILD, "tests", "regdb-compare")
@@ -181,6 +185,66 @@ class RegistryLoad(unittest.TestCase):
         self.assertRegex(self.d.log(),
                          r"database: loading the registry failed: .*heartbeat_s")
         self.d = None
+
+
+class FullReload(unittest.TestCase):
+    def setUp(self):
+        self.db = fresh_db("fullreload")
+        h.import_registry(self.db, h.sample_registry(3))
+        self.cap = h.Capture()
+        self.d = Daemon(self.db, webhook_url=self.cap.url).start()
+        self.pub = publisher()
+
+    def tearDown(self):
+        self.pub.loop_stop()
+        rc = self.d.stop()
+        self.cap.close()
+        self.assertEqual(rc, 0, "anxind exit status\n" + self.d.log())
+
+    def reloaded(self, pattern):
+        return wait_for(lambda: re.search(r"registry: reloaded everything: " + pattern,
+                                          self.d.log()), timeout=30, what=pattern)
+
+    def test_a_large_change_is_read_on_a_worker_thread_and_swapped_in(self):
+        d = self.d
+        publish(self.pub, d.topic("E-SOS-0001"), {"seq": 7, "metrics": {"battery.pct": 90}})
+        wait_for(lambda: d.metric("anxin_messages_processed_total") == 1, what="a reading")
+        # More than 500 elders at once: everything is reloaded.
+        h.import_registry(self.db, h.sample_registry(700, prefix="F"))
+        m = self.reloaded(r"703 elder\(s\) updated, 0 removed; now 703 elders, 703 devices "
+                          r"\(read in [\d.]+ s on a worker thread; the loop spent [\d.]+ ms in "
+                          r"(\d+) turns")
+        self.assertGreaterEqual(int(m.group(1)), 2, "swapped in by slices, then the scan")
+        # An elder deleted in the same burst leaves the registry.
+        # (psql -c runs the two in one transaction: one burst of NOTIFYs.)
+        psql(self.db, "DELETE FROM elders WHERE id = 'E0003'; "
+                      "UPDATE elders SET name = name WHERE id LIKE 'F%'")
+        self.reloaded(r"702 elder\(s\) updated, 1 removed; now 702 elders, 702 devices")
+        self.assertEqual(d.metric("anxin_registry_devices"), 702)
+        # Runtime state stays: seq 7 was seen before the reloads.
+        publish(self.pub, d.topic("E-SOS-0001"), {"seq": 7, "metrics": {"battery.pct": 90}})
+        wait_for(lambda: d.metric('anxin_messages_rejected_total{reason="duplicate_seq"}') == 1,
+                 what="the repeat known as one")
+        # The elders brought in work, the one removed is unknown.
+        publish(self.pub, d.topic("F-SOS-0700"), {"events": ["sos"]})
+        got = self.cap.wait_count(2)
+        self.assertEqual({r["json"]["elder"] for r in got}, {"F0700"})
+        publish(self.pub, d.topic("E-SOS-0003"), {"events": ["sos"]})
+        wait_for(lambda: d.metric('anxin_messages_rejected_total{reason="unknown_device"}') == 1,
+                 what="the removed elder's device unknown")
+
+    def test_a_failed_full_reload_keeps_the_registry_and_retries(self):
+        d = self.d
+        psql(self.db, "ALTER TABLE devices RENAME COLUMN heartbeat_s TO heartbeat")
+        psql(self.db, "NOTIFY anxin_registry")     # no elder named: reload everything
+        wait_for(lambda: re.search(r"registry: full reload failed: .*heartbeat_s.*; will retry",
+                                   d.log()), what="the failure logged")
+        self.assertEqual(d.metric("anxin_registry_devices"), 3)
+        publish(self.pub, d.topic("E-SOS-0002"), {"events": ["sos"]})
+        got = self.cap.wait_count(2)
+        self.assertEqual({r["json"]["elder"] for r in got}, {"E0002"})
+        psql(self.db, "ALTER TABLE devices RENAME COLUMN heartbeat TO heartbeat_s")
+        self.reloaded(r"3 elder\(s\) updated, 0 removed; now 3 elders, 3 devices")
 
 
 if __name__ == "__main__":
