@@ -12,11 +12,14 @@
 #include "err.h"
 #include "regdb.h"
 
-/* Elders swapped in per loop turn (reg_put and the absence watch, a few
- * microseconds each): a few milliseconds, the longest an alarm waits. */
-#define SLICE_ELDERS 1000
-/* Registry entries looked at per turn while finding the elders gone. */
-#define SLICE_SCAN 20000
+/* Elders swapped in per loop turn: reg_put and the absence watch take
+ * about 10 us an elder at a million devices (bench/run startup, registry
+ * edits: 1000 a turn held the loop 9.9 ms), so 250 keep a turn, and the
+ * longest an alarm waits for it, near 2.5 ms. */
+#define SLICE_ELDERS 250
+/* Registry entries looked at per turn while finding the elders gone (a
+ * hash walk and a binary search each, well under a microsecond). */
+#define SLICE_SCAN 5000
 
 enum regload_phase { PH_READ, PH_PUT, PH_SCAN, PH_DONE };
 
