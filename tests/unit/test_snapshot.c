@@ -70,6 +70,28 @@ static void test_round_trip_and_damage(void **state)
     assert_null(data);
 }
 
+/* Larger than the pieces it is written in (4 MiB), and not a multiple. */
+static void test_round_trip_large(void **state)
+{
+    struct fx *f = *state;
+    char err[300];
+    size_t n = (9u << 20) + 13;
+    uint8_t *big = malloc(n);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (uint8_t)(i * 2654435761u >> 13);
+    assert_int_equal(snap_write(f->path, 7, big, n, err, sizeof err), 0);
+    uint8_t *data;
+    size_t len;
+    uint64_t jseq;
+    assert_int_equal(snap_read(f->path, &jseq, &data, &len, err, sizeof err), 0);
+    assert_int_equal(jseq, 7);
+    assert_int_equal(len, n);
+    assert_memory_equal(data, big, n);
+    free(data);
+    free(big);
+}
+
 /* Runs in the child: saves the priority it runs at. */
 static uint8_t *build_priority(void *arg, size_t *len)
 {
@@ -143,6 +165,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_and_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_save_at_lowest_priority, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_background_failure_says_why, setup, teardown),
