@@ -31,14 +31,6 @@ static uint64_t get_le(const uint8_t *p, int n)
     return v;
 }
 
-/* Written this much at a time, with the kernel told to write each piece
- * out at once and the one before waited for: at most two pieces dirty or in
- * flight. One fsync of a hundred megabytes at the end instead holds the
- * filesystem's journal commit that long, and the broker beside us (whose
- * persistence fsyncs every autosave, on its only thread) stalls every
- * client with it: the latency bench saw SOS late at every engine save. */
-#define PACE_BYTES (4u << 20)
-
 static int write_all(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
@@ -51,30 +43,6 @@ static int write_all(int fd, const void *buf, size_t len)
         }
         p += w;
         len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* write_all in PACE_BYTES pieces from file offset off (where the fd is).
- * sync_file_range is only a hint here (its errors come back from the
- * fsync that ends the file). */
-static int write_paced(int fd, const uint8_t *p, size_t len, size_t off)
-{
-    size_t prev_off = 0, prev_len = 0;
-    while (len) {
-        size_t n = len < PACE_BYTES ? len : PACE_BYTES;
-        if (write_all(fd, p, n))
-            return -1;
-        (void)sync_file_range(fd, (off_t)off, (off_t)n, SYNC_FILE_RANGE_WRITE);
-        if (prev_len)
-            (void)sync_file_range(fd, (off_t)prev_off, (off_t)prev_len,
-                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                      SYNC_FILE_RANGE_WAIT_AFTER);
-        prev_off = off;
-        prev_len = n;
-        p += n;
-        off += n;
-        len -= n;
     }
     return 0;
 }
@@ -96,8 +64,8 @@ int snap_write(const char *path, uint64_t jseq, const uint8_t *data, size_t len,
     put_le(head + 16, len, 8);
     uint32_t crc = crc32c_update(crc32c(head, HEADER), data, len);
     put_le(tail, crc, 4);
-    if (write_all(fd, head, HEADER) || write_paced(fd, data, len, HEADER) ||
-        write_all(fd, tail, 4) || fsync(fd)) {
+    if (write_all(fd, head, HEADER) || write_all(fd, data, len) || write_all(fd, tail, 4) ||
+        fsync(fd)) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);

@@ -593,8 +593,11 @@ void store_reload_registry(struct anxind *d)
     }
     const char *params[1] = {arr};
     d->reloads_in_flight++;
-    if (pgc_query(d->pg, regdb_select_some, 1, params, on_reload, q, 0) != 0)
+    if (pgc_query(d->pg, regdb_select_some, 1, params, on_reload, q, 0) != 0) {
+        /* pg is closing (a stop): nothing to reload into any more. */
         d->reloads_in_flight--;
+        free_reload(q);
+    }
     free(arr);
 }
 

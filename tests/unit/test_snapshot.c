@@ -70,7 +70,7 @@ static void test_round_trip_and_damage(void **state)
     assert_null(data);
 }
 
-/* Larger than the pieces it is written in (4 MiB), and not a multiple. */
+/* A state of several megabytes, of no round size, comes back byte for byte. */
 static void test_round_trip_large(void **state)
 {
     struct fx *f = *state;
