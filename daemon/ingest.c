@@ -9,7 +9,6 @@
 #include "anxind.h"
 #include "mask.h"
 
-
 static void note_bad(struct anxind *d, enum tlm_reason r, const char *topic, const char *detail,
                      int64_t now)
 {

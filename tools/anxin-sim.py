@@ -2,8 +2,10 @@
 """anxin-sim - a small device simulator for the demo and for trying rules.
 
 Publishes ordinary telemetry for the devices of a registry file (water
-meters, wearables, SOS buttons as heartbeats), then, if asked, an SOS press.
-MQTT QoS 1, one message at a time, each confirmed by the broker.
+meters, wearables, SOS buttons as heartbeats), then, if asked, an SOS press,
+sent to the alarm topic (anxind's alarm lane) as an SOS button should; one
+seq counter per device across both topics. MQTT QoS 1, one message at a
+time, each confirmed by the broker.
 
   anxin-sim.py --registry conf/examples/registry.json --rounds 3 --sos SOS-0001
 """
@@ -38,6 +40,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="ordinary messages per device")
     ap.add_argument("--interval", type=float, default=0.2, help="seconds between rounds")
     ap.add_argument("--sos", metavar="DEVICE", help="press SOS on this device at the end")
+    ap.add_argument("--sos-topic", choices=("alarm", "telemetry"), default="alarm",
+                    help="where the SOS goes: <prefix>/<device>/alarm (default) or .../telemetry")
     args = ap.parse_args()
 
     with open(args.registry, encoding="utf-8") as f:
@@ -54,10 +58,10 @@ def main():
     c.loop_start()
     seq = {}
 
-    def send(dev, body):
+    def send(dev, body, topic="telemetry"):
         seq[dev] = seq.get(dev, 0) + 1
         body = dict(body, ts=int(time.time() * 1000), seq=seq[dev])
-        info = c.publish("%s/%s/telemetry" % (args.prefix, dev), json.dumps(body), qos=1)
+        info = c.publish("%s/%s/%s" % (args.prefix, dev, topic), json.dumps(body), qos=1)
         info.wait_for_publish(10)
         if not info.is_published():
             sys.exit("anxin-sim: the broker did not confirm a message")
@@ -70,8 +74,8 @@ def main():
         time.sleep(args.interval)
     print("anxin-sim: %d ordinary messages from %d devices" % (sent, len(devices)))
     if args.sos:
-        send(args.sos, {"events": ["sos"]})
-        print("anxin-sim: SOS pressed on %s" % args.sos)
+        send(args.sos, {"events": ["sos"]}, args.sos_topic)
+        print("anxin-sim: SOS pressed on %s (sent to its %s topic)" % (args.sos, args.sos_topic))
     c.loop_stop()
     c.disconnect()
 
