@@ -142,7 +142,6 @@ static int load_templates(struct anxind *d)
     return 0;
 }
 
-/* Starts watching every monitored device (absence rules need no message). */
 void anxind_track_elder(struct anxind *d, const struct reg_elder *e, int64_t now)
 {
     if (!e->consent)
@@ -151,6 +150,7 @@ void anxind_track_elder(struct anxind *d, const struct reg_elder *e, int64_t now
         eng_track_device(d->eng, &e->devices[i], now);
 }
 
+/* Starts watching every monitored device (absence rules need no message). */
 void anxind_track_devices(struct anxind *d)
 {
     int64_t now = clock_wall_ms();

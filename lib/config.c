@@ -6,6 +6,7 @@
  * a diagnostic and parsing goes on, so an operator sees all mistakes at once
  * instead of fixing them one restart at a time. */
 #include "config.h"
+#include "telemetry.h"
 #include "err.h"
 
 #include <assert.h>
@@ -748,23 +749,12 @@ static void set_topics(struct parser *p, const char *key, char **list, size_t *n
     free(copy);
 }
 
-/* The filter without a "$share/<group>/" prefix: what it matches. */
-static const char *filter_body(const char *f)
-{
-    if (strncmp(f, "$share/", 7) == 0) {
-        const char *slash = strchr(f + 7, '/');
-        if (slash)
-            return slash + 1;
-    }
-    return f;
-}
-
 /* True if some topic matches both filters (MQTT 5.0, 4.7: '+' is one
  * level, '#' the rest including the parent level itself). */
 static bool filters_overlap(const char *a, const char *b)
 {
-    a = filter_body(a);
-    b = filter_body(b);
+    a = tlm_filter_body(a);
+    b = tlm_filter_body(b);
     for (;;) {
         size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
         if ((na == 1 && *a == '#') || (nb == 1 && *b == '#'))

@@ -194,14 +194,19 @@ enum tlm_reason tlm_topic_device(const char *topic, size_t topic_len, char *out)
     return TLM_OK;
 }
 
-bool tlm_filter_matches(const char *filter, const char *topic, size_t topic_len)
+const char *tlm_filter_body(const char *filter)
 {
     if (strncmp(filter, "$share/", 7) == 0) {
         const char *slash = strchr(filter + 7, '/');
-        if (!slash)
-            return false;
-        filter = slash + 1;
+        if (slash)
+            return slash + 1;
     }
+    return filter;
+}
+
+bool tlm_filter_matches(const char *filter, const char *topic, size_t topic_len)
+{
+    filter = tlm_filter_body(filter);
     if (topic_len > 0 && topic[0] == '$' && (filter[0] == '+' || filter[0] == '#'))
         return false;
     const char *t = topic, *end = topic + topic_len;

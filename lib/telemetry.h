@@ -73,6 +73,10 @@ enum tlm_reason tlm_topic_device(const char *topic, size_t topic_len, char *out)
  * message came on. */
 bool tlm_filter_matches(const char *filter, const char *topic, size_t topic_len);
 
+/* The filter without a "$share/<group>/" prefix: what it matches. Points
+ * into filter. */
+const char *tlm_filter_body(const char *filter);
+
 /* Decodes one message. `payload` need not be NUL-terminated. On TLM_OK `out`
  * is filled; on failure `out` contents are unspecified. If `detail` is not
  * NULL it receives a short English explanation (no payload content, so it
