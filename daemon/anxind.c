@@ -194,10 +194,16 @@ static void snapshot_path(const struct anxind *d, char *out, size_t len)
     snprintf(out, len, "%s/engine.snap", d->cfg->journal_dir);
 }
 
-static uint8_t *build_snapshot(void *arg, size_t *len)
+static size_t snapshot_size(void *arg)
 {
     const struct anxind *d = arg;
-    return eng_snapshot(d->eng, len);
+    return eng_snapshot_size(d->eng);
+}
+
+static int snapshot_write(void *arg, snap_sink_fn sink, void *sink_arg)
+{
+    const struct anxind *d = arg;
+    return eng_snapshot_write(d->eng, sink, sink_arg);
 }
 
 /* Takes in the result of a background save, if one has finished. */
@@ -224,12 +230,12 @@ static void save_snapshot(struct anxind *d, bool in_background)
     if (pgc_oldest_jseq(d->pg) != 0 || d->processed_jseq == d->snapshot_jseq)
         return;
     char path[4200], err[300];
+    struct snap_source src = {snapshot_size, snapshot_write, d};
     snapshot_path(d, path, sizeof path);
     d->snapshot_ms = clock_wall_ms();
     if (in_background) {
         int64_t t0 = clock_mono_us();
-        int rc = snap_bg_start(&d->snapshot_bg, path, d->processed_jseq, build_snapshot, d, err,
-                               sizeof err);
+        int rc = snap_bg_start(&d->snapshot_bg, path, d->processed_jseq, &src, err, sizeof err);
         if (rc == 0) {
             /* The loop waits while the fork copies the process's page
              * tables (and Paho's thread too if it faults meanwhile): the
@@ -245,17 +251,10 @@ static void save_snapshot(struct anxind *d, bool in_background)
         log_warn(&d->log, "rules: cannot save the engine state in the background (%s); "
                           "saving it here, alarms wait meanwhile", err);
     }
-    size_t len;
-    uint8_t *buf = eng_snapshot(d->eng, &len);
-    if (!buf) {
-        log_error(&d->log, "rules: out of memory saving the engine state");
-        return;
-    }
-    if (snap_write(path, d->processed_jseq, buf, len, err, sizeof err) == 0)
+    if (snap_save(path, d->processed_jseq, &src, err, sizeof err) == 0)
         d->snapshot_jseq = d->processed_jseq;
     else
-        log_error(&d->log, "rules: %s", err);
-    free(buf);
+        log_error(&d->log, "rules: saving the engine state failed: %s", err);
 }
 
 static void on_tokens(void *arg, const PGresult *res)

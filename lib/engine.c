@@ -1260,29 +1260,44 @@ void eng_transfer(struct eng *e, struct eng *old)
 /* Snapshot encoding: little-endian, "AXES" + version 1, then per device its
  * id, last message time and states; per state the rule's name and
  * fingerprint (a changed rule's state is dropped on restore), whether it
- * fires, and per leaf the comparison state and the encoded window. */
+ * fires, and per leaf the comparison state and the encoded window.
+ *
+ * The encoder runs twice over the same walk: once counting (the file's
+ * header carries the length before the data), once handing pieces of a
+ * small buffer to the sink. Streaming keeps a save from needing a second
+ * copy of the state in memory: at a million devices the whole encoding is
+ * about a gigabyte. */
 struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    bool oom;
+    uint8_t *p;                 /* NULL: counting only */
+    size_t len, cap;            /* bytes in p waiting for the sink */
+    size_t total;               /* bytes produced so far */
+    eng_sink_fn sink;
+    void *arg;
+    int err;                    /* first failure: the sink's, or ANX_ENOMEM */
 };
+
+static void flush(struct wbuf *b)
+{
+    if (b->len && !b->err)
+        b->err = b->sink(b->arg, b->p, b->len);
+    b->len = 0;
+}
 
 static void put(struct wbuf *b, const void *src, size_t n)
 {
-    if (b->oom)
+    const uint8_t *q = src;
+    b->total += n;
+    if (!b->p || b->err)
         return;
-    if (b->len + n > b->cap) {
-        size_t nc = (b->cap ? b->cap * 2 : 4096) + n;
-        uint8_t *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
+    while (n) {
+        size_t room = b->cap - b->len, k = n < room ? n : room;
+        memcpy(b->p + b->len, q, k);
+        b->len += k;
+        q += k;
+        n -= k;
+        if (b->len == b->cap)
+            flush(b);
     }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
 }
 
 static void put_u(struct wbuf *b, uint64_t v, int bytes)
@@ -1293,30 +1308,55 @@ static void put_u(struct wbuf *b, uint64_t v, int bytes)
     put(b, t, (size_t)bytes);
 }
 
-uint8_t *eng_snapshot(const struct eng *e, size_t *len)
+/* A window is encoded straight into the buffer when it fits there. */
+static void put_window(struct wbuf *b, const struct win *w, size_t wl)
 {
-    struct wbuf b = {0};
-    put(&b, "AXES", 4);
-    put_u(&b, 1, 1);
-    put_u(&b, e->devices.len, 4);
+    if (!b->p || b->err) {
+        b->total += wl;
+        return;
+    }
+    if (wl > b->cap - b->len)
+        flush(b);
+    if (wl <= b->cap - b->len) {
+        if (win_encode(w, b->p + b->len, wl) != wl && !b->err)
+            b->err = ANX_ENOMEM;
+        b->len += wl;
+        b->total += wl;
+        return;
+    }
+    uint8_t *tmp = malloc(wl);
+    if (!tmp || win_encode(w, tmp, wl) != wl) {
+        b->total += wl;
+        if (!b->err)
+            b->err = ANX_ENOMEM;
+    } else
+        put(b, tmp, wl);
+    free(tmp);
+}
+
+static void encode(const struct eng *e, struct wbuf *b)
+{
+    put(b, "AXES", 4);
+    put_u(b, 1, 1);
+    put_u(b, e->devices.len, 4);
     size_t it = 0;
     void *v;
-    while (strmap_next(&e->devices, &it, NULL, &v)) {
+    while (strmap_next(&e->devices, &it, NULL, &v) && !b->err) {
         const struct edev *d = v;
         size_t idl = strlen(d->id);
-        put_u(&b, idl, 2);
-        put(&b, d->id, idl);
-        put_u(&b, (uint64_t)d->last_seen_ms, 8);
-        put_u(&b, d->n_states, 2);
+        put_u(b, idl, 2);
+        put(b, d->id, idl);
+        put_u(b, (uint64_t)d->last_seen_ms, 8);
+        put_u(b, d->n_states, 2);
         for (uint16_t i = 0; i < d->n_states; i++) {
             const struct rstate *s = &d->states[i];
             const struct crule *cr = &e->rules[s->rule];
             size_t nl = strlen(cr->r->name);
-            put_u(&b, nl, 1);
-            put(&b, cr->r->name, nl);
-            put_u(&b, cr->fingerprint, 8);
-            put_u(&b, s->firing, 1);
-            put_u(&b, (uint64_t)cr->n_leaves, 2);
+            put_u(b, nl, 1);
+            put(b, cr->r->name, nl);
+            put_u(b, cr->fingerprint, 8);
+            put_u(b, s->firing, 1);
+            put_u(b, (uint64_t)cr->n_leaves, 2);
             for (int k = 0; k < cr->n_leaves; k++) {
                 const struct lstate *ls = &s->leaves[k];
                 /* Only a comparison has these; a window's pointer is no
@@ -1326,30 +1366,68 @@ uint8_t *eng_snapshot(const struct eng *e, size_t *len)
                     cmp = *ls;
                 uint32_t fbits;
                 memcpy(&fbits, &cmp.last, 4);
-                put_u(&b, (uint64_t)cmp.since_ms, 8);
-                put_u(&b, fbits, 4);
-                put_u(&b, cmp.has, 1);
-                put_u(&b, cmp.cmp_true, 1);
+                put_u(b, (uint64_t)cmp.since_ms, 8);
+                put_u(b, fbits, 4);
+                put_u(b, cmp.has, 1);
+                put_u(b, cmp.cmp_true, 1);
                 /* A shared window is saved once, with its owner. */
                 size_t wl = owns_window(cr, k) && ls->win ? win_encoded_size(ls->win) : 0;
-                put_u(&b, wl, 4);
-                if (wl && !b.oom) {
-                    uint8_t *tmp = malloc(wl);
-                    if (!tmp || win_encode(ls->win, tmp, wl) != wl)
-                        b.oom = true;
-                    else
-                        put(&b, tmp, wl);
-                    free(tmp);
-                }
+                put_u(b, wl, 4);
+                if (wl)
+                    put_window(b, ls->win, wl);
             }
         }
     }
-    if (b.oom) {
-        free(b.p);
+}
+
+size_t eng_snapshot_size(const struct eng *e)
+{
+    struct wbuf b = {0};
+    encode(e, &b);
+    return b.total;
+}
+
+int eng_snapshot_write(const struct eng *e, eng_sink_fn sink, void *arg)
+{
+    struct wbuf b = {.cap = ENG_SNAP_PIECE, .sink = sink, .arg = arg};
+    b.p = malloc(b.cap);
+    if (!b.p)
+        return ANX_ENOMEM;
+    encode(e, &b);
+    flush(&b);
+    free(b.p);
+    return b.err;
+}
+
+struct mem_sink {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static int to_memory(void *arg, const void *data, size_t len)
+{
+    struct mem_sink *m = arg;
+    /* The state cannot change between the two passes; should it, the
+     * buffer is not overrun. */
+    if (len > m->cap - m->len)
+        return ANX_ESTATE;
+    memcpy(m->p + m->len, data, len);
+    m->len += len;
+    return 0;
+}
+
+uint8_t *eng_snapshot(const struct eng *e, size_t *len)
+{
+    struct mem_sink m = {.cap = eng_snapshot_size(e)};
+    m.p = malloc(m.cap ? m.cap : 1);
+    if (!m.p)
+        return NULL;
+    if (eng_snapshot_write(e, to_memory, &m) != 0 || m.len != m.cap) {
+        free(m.p);
         return NULL;
     }
-    *len = b.len;
-    return b.p;
+    *len = m.len;
+    return m.p;
 }
 
 struct rbuf {

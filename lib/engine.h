@@ -80,6 +80,17 @@ void eng_transfer(struct eng *e, struct eng *old);
  * schedules every restored device for a look at now_ms, so what fell due
  * meanwhile fires then; returns 0 or ANX_ECORRUPT/ANX_ENOMEM. */
 uint8_t *eng_snapshot(const struct eng *e, size_t *len);
+
+/* The same bytes, streamed: eng_snapshot_write hands them to sink in order,
+ * in pieces of at most ENG_SNAP_PIECE bytes (sink's data is valid during the
+ * call only), and returns 0, ANX_ENOMEM, or the first non-zero value sink
+ * returned (it then stops early). eng_snapshot_size is the total it would
+ * produce, for a header written before the data; nothing may change the
+ * engine between the two calls. */
+#define ENG_SNAP_PIECE (256u * 1024u)
+typedef int (*eng_sink_fn)(void *arg, const void *data, size_t len);
+size_t eng_snapshot_size(const struct eng *e);
+int eng_snapshot_write(const struct eng *e, eng_sink_fn sink, void *arg);
 int eng_restore(struct eng *e, const uint8_t *buf, size_t len, int64_t now_ms);
 
 struct eng_stats {

@@ -242,6 +242,26 @@ class LiveRules(unittest.TestCase):
         self.assertLess(time.time() - t0, 8.5)
 
 
+    def test_engine_saves_take_turns_between_two_files_written_in_place(self):
+        # Each save writes over the file the one before it replaced (kept
+        # as engine.snap.spare): two inodes take turns, and no save has to
+        # allocate and free some hundred megabytes (snapshot.h says why).
+        d = self.start(journal_extra="snapshot_every = 1s")
+        snap = os.path.join(d.dir, "journal", "engine.snap")
+        inodes = []
+        for k in range(4):
+            h.publish(self.pub, d.topic("HR-1"), {"metrics": {"battery.pct": 60 + k}})
+            t_sent = time.time()
+            h.wait_for(lambda: os.path.exists(snap) and os.path.getmtime(snap) > t_sent,
+                       timeout=5, what="save %d" % (k + 1))
+            inodes.append(os.stat(snap).st_ino)
+        self.assertEqual(len(set(inodes)), 2, inodes)
+        self.assertNotEqual(inodes[0], inodes[1])
+        self.assertEqual(inodes[0], inodes[2])
+        self.assertEqual(os.stat(snap + ".spare").st_ino, inodes[2])
+        self.assertNotIn("saving the engine state failed", d.log())
+
+
 class ReplayMatchesLive(unittest.TestCase):
     def test_replay_of_the_recorded_telemetry_prints_the_live_alerts(self):
         db = h.fresh_db("replay")

@@ -1,6 +1,7 @@
 /* test_snapshot.c - unit tests for the engine state file (daemon/snapshot.c):
- * a round trip, damage found by the checksum, and the forked saver: it
- * saves what its build function returns, runs at the lowest priority (it
+ * a round trip, damage found by the checksum, the spare file overwritten in
+ * place by the next save (and never when it is the file in use), a failing
+ * source keeping the saved file, and the forked saver: it saves its source, runs at the lowest priority (it
  * must not take a core from the threads carrying an SOS), and reports a
  * failure with its reason. */
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -38,7 +40,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    char name[160];
     unlink(f->path);
+    snprintf(name, sizeof name, "%s.spare", f->path);
+    unlink(name);
+    snprintf(name, sizeof name, "%s.tmp", f->path);
+    unlink(name);
     rmdir(f->dir);
     free(f);
     return 0;
@@ -93,23 +100,137 @@ static void test_round_trip_large(void **state)
 }
 
 /* Runs in the child: saves the priority it runs at. */
-static uint8_t *build_priority(void *arg, size_t *len)
+static void priority_text(char *out, size_t len)
 {
-    (void)arg;
     errno = 0;
     int nice_now = getpriority(PRIO_PROCESS, 0);
-    uint8_t *b = malloc(16);
-    if (!b)
-        return NULL;
-    *len = (size_t)snprintf((char *)b, 16, "nice=%d", errno ? -99 : nice_now);
-    return b;
+    snprintf(out, len, "nice=%d", errno ? -99 : nice_now);
 }
 
-static uint8_t *build_nothing(void *arg, size_t *len)
+static size_t priority_size(void *arg)
 {
     (void)arg;
-    (void)len;
-    return NULL;
+    char t[32];
+    priority_text(t, sizeof t);
+    return strlen(t);
+}
+
+static int priority_write(void *arg, snap_sink_fn sink, void *sink_arg)
+{
+    (void)arg;
+    char t[32];
+    priority_text(t, sizeof t);
+    return sink(sink_arg, t, strlen(t));
+}
+
+static const struct snap_source priority_source = {priority_size, priority_write, NULL};
+
+static int no_memory(void *arg, snap_sink_fn sink, void *sink_arg)
+{
+    (void)arg;
+    (void)sink;
+    (void)sink_arg;
+    return ANX_ENOMEM;
+}
+
+static const struct snap_source nothing_source = {priority_size, no_memory, NULL};
+
+/* Says one byte more than it writes: a source that changed between its two
+ * passes. */
+static size_t short_size(void *arg)
+{
+    return priority_size(arg) + 1;
+}
+
+static const struct snap_source short_source = {short_size, priority_write, NULL};
+
+static ino_t inode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+static void expect_file(const char *path, uint64_t want_jseq, const void *want, size_t want_len)
+{
+    char err[300];
+    uint8_t *data;
+    size_t len;
+    uint64_t jseq;
+    assert_int_equal(snap_read(path, &jseq, &data, &len, err, sizeof err), 0);
+    assert_int_equal(jseq, want_jseq);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(data, want, len);
+    free(data);
+}
+
+/* The file replaced is kept as the spare, and the next save overwrites it
+ * in place (same inode: no blocks freed and allocated again), longer or
+ * shorter than before. */
+static void test_spare_is_overwritten_in_place(void **state)
+{
+    struct fx *f = *state;
+    char err[300], spare[160];
+    snprintf(spare, sizeof spare, "%s.spare", f->path);
+    size_t n = (3u << 20) + 5;
+    uint8_t *big = malloc(n);
+    assert_non_null(big);
+    memset(big, 'a', n);
+    assert_int_equal(snap_write(f->path, 1, big, n, err, sizeof err), 0);
+    assert_int_equal(access(spare, F_OK), -1);
+    ino_t first = inode_of(f->path);
+
+    assert_int_equal(snap_write(f->path, 2, (const uint8_t *)"second", 6, err, sizeof err), 0);
+    assert_int_equal(inode_of(spare), first);
+    expect_file(spare, 1, big, n);
+    expect_file(f->path, 2, "second", 6);
+    ino_t second = inode_of(f->path);
+
+    /* Shorter than the spare: cut to its own length. */
+    assert_int_equal(snap_write(f->path, 3, (const uint8_t *)"3rd", 3, err, sizeof err), 0);
+    assert_int_equal(inode_of(f->path), first);
+    expect_file(f->path, 3, "3rd", 3);
+    assert_int_equal(inode_of(spare), second);
+    /* Longer than the spare: grows. */
+    assert_int_equal(snap_write(f->path, 4, big, n, err, sizeof err), 0);
+    assert_int_equal(inode_of(f->path), second);
+    expect_file(f->path, 4, big, n);
+    free(big);
+}
+
+/* A stop between keeping the spare and the rename leaves the spare as a
+ * second name of the file in use: the next save must not write into it. */
+static void test_spare_that_is_the_file_in_use_is_left_alone(void **state)
+{
+    struct fx *f = *state;
+    char err[300], spare[160], tmp[160];
+    snprintf(spare, sizeof spare, "%s.spare", f->path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
+    assert_int_equal(snap_write(f->path, 1, (const uint8_t *)"in use", 6, err, sizeof err), 0);
+    assert_int_equal(snap_write(f->path, 2, (const uint8_t *)"next", 4, err, sizeof err), 0);
+    /* The moment of the stop: the spare gone, the file in use linked as the
+     * spare, the new file waiting as tmp. */
+    assert_int_equal(rename(spare, tmp), 0);
+    assert_int_equal(link(f->path, spare), 0);
+    unlink(tmp);
+
+    assert_int_equal(snap_write(f->path, 3, (const uint8_t *)"third", 5, err, sizeof err), 0);
+    expect_file(f->path, 3, "third", 5);
+    expect_file(spare, 2, "next", 4);
+    assert_int_equal(access(tmp, F_OK), -1);
+}
+
+/* A source that fails or miscounts leaves the saved file as it was. */
+static void test_failed_source_keeps_the_file(void **state)
+{
+    struct fx *f = *state;
+    char err[300] = "";
+    assert_int_equal(snap_write(f->path, 1, (const uint8_t *)"good", 4, err, sizeof err), 0);
+    assert_int_equal(snap_save(f->path, 2, &nothing_source, err, sizeof err), ANX_ENOMEM);
+    assert_non_null(strstr(err, "out of memory"));
+    assert_int_equal(snap_save(f->path, 2, &short_source, err, sizeof err), ANX_EIO);
+    assert_non_null(strstr(err, "changed"));
+    expect_file(f->path, 1, "good", 4);
 }
 
 static void test_background_save_at_lowest_priority(void **state)
@@ -117,10 +238,10 @@ static void test_background_save_at_lowest_priority(void **state)
     struct fx *f = *state;
     struct snap_bg bg = {0};
     char err[300];
-    assert_int_equal(snap_bg_start(&bg, f->path, 7, build_priority, NULL, err, sizeof err), 0);
+    assert_int_equal(snap_bg_start(&bg, f->path, 7, &priority_source, err, sizeof err), 0);
     assert_true(bg.pid > 0);
     /* One at a time. */
-    assert_int_equal(snap_bg_start(&bg, f->path, 8, build_priority, NULL, err, sizeof err),
+    assert_int_equal(snap_bg_start(&bg, f->path, 8, &priority_source, err, sizeof err),
                      ANX_EAGAIN);
     bool done = false;
     uint64_t jseq = 0;
@@ -148,14 +269,14 @@ static void test_background_failure_says_why(void **state)
     char err[300] = "";
     bool done = false;
     uint64_t jseq = 0;
-    assert_int_equal(snap_bg_start(&bg, f->path, 9, build_nothing, NULL, err, sizeof err), 0);
+    assert_int_equal(snap_bg_start(&bg, f->path, 9, &nothing_source, err, sizeof err), 0);
     assert_int_equal(snap_bg_poll(&bg, true, &done, &jseq, err, sizeof err), ANX_EIO);
     assert_true(done);
     assert_non_null(strstr(err, "out of memory"));
 
     char missing[200];
     snprintf(missing, sizeof missing, "%s/no-such-dir/engine.snap", f->dir);
-    assert_int_equal(snap_bg_start(&bg, missing, 9, build_priority, NULL, err, sizeof err), 0);
+    assert_int_equal(snap_bg_start(&bg, missing, 9, &priority_source, err, sizeof err), 0);
     assert_int_equal(snap_bg_poll(&bg, true, &done, &jseq, err, sizeof err), ANX_EIO);
     assert_true(done);
     assert_non_null(strstr(err, "no-such-dir"));
@@ -166,6 +287,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_and_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spare_is_overwritten_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spare_that_is_the_file_in_use_is_left_alone, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_source_keeps_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_save_at_lowest_priority, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_background_failure_says_why, setup, teardown),
