@@ -133,7 +133,7 @@ providers = console
 
 
 def write_conf(path, db, client_id, prefix, journal, providers, log_level="info",
-               mqtt_extra="", paths_extra=""):
+               mqtt_extra="", paths_extra="", journal_extra=""):
     """An anxind config for the benches: loopback HTTP on HTTP, the run's
     PostgreSQL database db, the broker with a client id and topic prefix of
     its own, default rules; providers is the [provider]/[channel] text."""
@@ -154,12 +154,13 @@ listen = 127.0.0.1:%d
 console_dir = %s
 [journal]
 dir = %s
+%s
 [paths]
 rules = %s
 %s
 %s""" % (log_level, MQ, client_id, prefix, prefix, mqtt_extra, PG, db, HTTP,
-         os.path.join(ROOT, "console"), journal, os.path.join(ROOT, "conf", "rules.d"),
-         paths_extra, providers))
+         os.path.join(ROOT, "console"), journal, journal_extra,
+         os.path.join(ROOT, "conf", "rules.d"), paths_extra, providers))
 
 
 def fetch_metrics(timeout=5):

@@ -213,7 +213,7 @@ class Bench:
 
 
 class Anxind:
-    def __init__(self, b):
+    def __init__(self, b, snapshot_every=None):
         self.b = b
         self.dir = os.path.join(b.run, "anxind")
         os.makedirs(self.dir, exist_ok=True)
@@ -231,7 +231,8 @@ from = 10655
 timeout = 10s
 [channel "sms"]
 providers = gateway
-""" % b.sink_port, paths_extra="templates = %s" % os.path.join(ROOT, "conf", "templates"))
+""" % b.sink_port, paths_extra="templates = %s" % os.path.join(ROOT, "conf", "templates"),
+                   journal_extra="snapshot_every = %s" % snapshot_every if snapshot_every else "")
 
     def start(self):
         self.logf = open(os.path.join(self.dir, "anxind.log"), "a")
@@ -592,6 +593,9 @@ def main():
     ap.add_argument("--sos-topic", default="both", choices=("both", "alarm", "telemetry"),
                     help="where the SOS are published: the alarm topic (anxind's alarm "
                     "lane), the telemetry topic with the readings, or both, alternating")
+    ap.add_argument("--snapshot-every", help="anxind's [journal] snapshot_every (default: "
+                    "anxind's, 30s); a few seconds puts many engine saves in each level, "
+                    "to see what a save costs the SOS")
     ap.add_argument("--out")
     ap.add_argument("--command", default="bench/run latency")
     args = ap.parse_args()
@@ -614,7 +618,7 @@ def main():
     b.services("mq-start", b.mq)
     sink_path = os.path.join(b.run, "sink.txt")
     sink = None
-    d = Anxind(b)
+    d = Anxind(b, args.snapshot_every)
     results = []
     try:
         sink = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink",
@@ -745,7 +749,10 @@ def main():
                         "session that also takes every reading",
                 "alarm": "the alarm topic, anxind's alarm lane (`anxin-load -A alarm`)",
                 "telemetry": "the telemetry topic, with the readings (`anxin-load -A "
-                             "telemetry`)"}[args.sos_topic]),
+                             "telemetry`)"}[args.sos_topic])
+        + (" The engine state is saved every %s (`--snapshot-every`; anxind's default is "
+           "30s), so that a level holds many saves." % args.snapshot_every
+           if args.snapshot_every else ""),
         "",
         ("Source: commit %s%s." % (head, "; built from the working tree, where %s differ from "
                                    "it (uncommitted)" % ", ".join("`%s`" % x for x in dirty)

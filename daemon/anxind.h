@@ -117,6 +117,10 @@ struct anxind {
 
     uint64_t processed_jseq;        /* last journal record fully handled */
     uint64_t saved_checkpoint;
+    uv_work_t checkpoint_work;      /* moving it on a worker thread */
+    bool checkpoint_in_flight;
+    uint64_t checkpoint_target;     /* what the worker moves it to */
+    int checkpoint_rc;              /* the worker's jrnl_set_checkpoint */
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick;                /* housekeeping, once a second */

@@ -55,6 +55,7 @@ static int write_all(int fd, const void *buf, size_t len)
 /* The file being written, and how far it is on disk. */
 struct file_sink {
     int fd;
+    bool keep_cached;
     uint32_t crc;               /* of everything written but the CRC itself */
     uint64_t off;               /* bytes written */
     uint64_t synced;            /* bytes on disk and out of the page cache */
@@ -63,14 +64,16 @@ struct file_sink {
 
 /* Starts the piece since the last call on its way to disk and waits for it,
  * so that at most one piece of ours is ever in flight; then drops it from
- * the page cache. An error here shows again in the final fsync. */
+ * the page cache unless asked to keep it. An error here shows again in the
+ * final fsync. */
 static void write_out(struct file_sink *fs)
 {
     off_t from = (off_t)fs->synced, n = (off_t)(fs->off - fs->synced);
     sync_file_range(fs->fd, from, n,
                     SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                         SYNC_FILE_RANGE_WAIT_AFTER);
-    posix_fadvise(fs->fd, from, n, POSIX_FADV_DONTNEED);
+    if (!fs->keep_cached)
+        posix_fadvise(fs->fd, from, n, POSIX_FADV_DONTNEED);
     fs->synced = fs->off;
 }
 
@@ -123,13 +126,13 @@ static int sync_dir_of(const char *path)
     return rc;
 }
 
-int snap_save(const char *path, uint64_t jseq, const struct snap_source *src, char *err,
-              size_t errlen)
+int snap_save(const char *path, uint64_t jseq, const struct snap_source *src, bool keep_cached,
+              char *err, size_t errlen)
 {
     char tmp[4096], spare[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     snprintf(spare, sizeof spare, "%s.spare", path);
-    struct file_sink fs = {.fd = open_for_save(tmp, spare)};
+    struct file_sink fs = {.fd = open_for_save(tmp, spare), .keep_cached = keep_cached};
     if (fs.fd < 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         return ANX_EIO;
@@ -213,7 +216,7 @@ int snap_write(const char *path, uint64_t jseq, const uint8_t *data, size_t len,
 {
     struct mem_source m = {data, len};
     struct snap_source src = {mem_size, mem_write, &m};
-    return snap_save(path, jseq, &src, err, errlen);
+    return snap_save(path, jseq, &src, false, err, errlen);
 }
 
 int snap_read(const char *path, uint64_t *jseq, uint8_t **data, size_t *len, char *err,
@@ -267,7 +270,7 @@ int snap_bg_start(struct snap_bg *bg, const char *path, uint64_t jseq,
          * if it is refused, saving at normal priority still saves. */
         setpriority(PRIO_PROCESS, 0, 19);
         char why[300] = "";
-        int rc = snap_save(path, jseq, src, why, sizeof why) == 0 ? 0 : 1;
+        int rc = snap_save(path, jseq, src, false, why, sizeof why) == 0 ? 0 : 1;
         if (rc != 0 && write(fds[1], why, strlen(why)) < 0)
             rc = 2;
         _exit(rc);

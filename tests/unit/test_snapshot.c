@@ -11,11 +11,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -198,6 +202,69 @@ static void test_spare_is_overwritten_in_place(void **state)
     free(big);
 }
 
+/* Pages of path in the page cache (mincore on a mapping of it). */
+static size_t cached_pages(const char *path, size_t *total)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = ((size_t)st.st_size + page - 1) / page;
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    unsigned char *vec = malloc(n);
+    assert_non_null(vec);
+    assert_int_equal(mincore(m, (size_t)st.st_size, vec), 0);
+    size_t in = 0;
+    for (size_t i = 0; i < n; i++)
+        in += vec[i] & 1;
+    free(vec);
+    munmap(m, (size_t)st.st_size);
+    close(fd);
+    *total = n;
+    return in;
+}
+
+/* n bytes of 'c', handed over 64 KiB at a time. */
+static size_t c_size(void *arg)
+{
+    return *(const size_t *)arg;
+}
+
+static int c_write(void *arg, snap_sink_fn sink, void *sink_arg)
+{
+    static const uint8_t piece[65536] = {'c'};
+    size_t n = *(const size_t *)arg;
+    for (size_t off = 0; off < n; off += sizeof piece) {
+        int rc = sink(sink_arg, piece, n - off < sizeof piece ? n - off : sizeof piece);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A background save leaves the page cache as it goes (but for the last,
+ * partial megabyte); a save at a stop stays there for the next start. */
+static void test_saved_pages_leave_the_cache_unless_kept(void **state)
+{
+    struct fx *f = *state;
+    struct statfs sf;
+    assert_int_equal(statfs(f->dir, &sf), 0);
+    if (sf.f_type == TMPFS_MAGIC)
+        skip();                         /* tmpfs pages cannot be dropped */
+    char err[300];
+    size_t n = (6u << 20) + 100, total;
+    struct snap_source src = {c_size, c_write, &n};
+    assert_int_equal(snap_save(f->path, 1, &src, false, err, sizeof err), 0);
+    size_t in = cached_pages(f->path, &total);
+    assert_true(total > 1536);
+    assert_true(in <= (1u << 20) / 4096 + 2);
+
+    assert_int_equal(snap_save(f->path, 2, &src, true, err, sizeof err), 0);
+    in = cached_pages(f->path, &total);
+    assert_int_equal(in, total);
+}
+
 /* A stop between keeping the spare and the rename leaves the spare as a
  * second name of the file in use: the next save must not write into it. */
 static void test_spare_that_is_the_file_in_use_is_left_alone(void **state)
@@ -226,9 +293,9 @@ static void test_failed_source_keeps_the_file(void **state)
     struct fx *f = *state;
     char err[300] = "";
     assert_int_equal(snap_write(f->path, 1, (const uint8_t *)"good", 4, err, sizeof err), 0);
-    assert_int_equal(snap_save(f->path, 2, &nothing_source, err, sizeof err), ANX_ENOMEM);
+    assert_int_equal(snap_save(f->path, 2, &nothing_source, false, err, sizeof err), ANX_ENOMEM);
     assert_non_null(strstr(err, "out of memory"));
-    assert_int_equal(snap_save(f->path, 2, &short_source, err, sizeof err), ANX_EIO);
+    assert_int_equal(snap_save(f->path, 2, &short_source, true, err, sizeof err), ANX_EIO);
     assert_non_null(strstr(err, "changed"));
     expect_file(f->path, 1, "good", 4);
 }
@@ -291,6 +358,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spare_that_is_the_file_in_use_is_left_alone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_source_keeps_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saved_pages_leave_the_cache_unless_kept, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_background_save_at_lowest_priority, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_background_failure_says_why, setup, teardown),
