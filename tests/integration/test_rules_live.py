@@ -102,6 +102,12 @@ class LiveRules(unittest.TestCase):
         h.wait_for(lambda: len(alerts(self.db, "device_offline")) >= 2, timeout=15,
                    what="device_offline for the silent devices")
         self.assertGreaterEqual(time.time() - t0, 2.5, "not before 3 heartbeats")
+        # The devices' alerts open one by one in no set order: HR-1's must
+        # be open before its message can clear it.
+        h.wait_for(lambda: h.psql(self.db, "SELECT count(*) FROM alerts WHERE rule = "
+                                           "'device_offline' AND device_id = 'HR-1' AND "
+                                           "state = 'open'") == [["1"]], timeout=15,
+                   what="device_offline for HR-1")
         h.publish(self.pub, d.topic("HR-1"), {"metrics": {"hr.bpm": 70}})
         h.wait_for(lambda: h.psql(self.db, "SELECT count(*) FROM alerts a WHERE rule = "
                                            "'device_offline' AND elder_id = 'E0001' AND "
