@@ -283,7 +283,8 @@ def main():
     ap.add_argument("-a", "--alerts", type=int, default=100000,
                     help="open alerts with a pending escalation step")
     ap.add_argument("-r", "--rounds", type=int, default=3, help="starts per mode")
-    ap.add_argument("--modes", default="cold,warm", help="cold, warm or both")
+    ap.add_argument("--modes", default="cold,warm",
+                    help="cold, warm, or both: cold,warm (the default) or both")
     ap.add_argument("--mix", choices=("all", "real"), default="real",
                     help="what each device sends before the warm starts: what its kind "
                          "reports (real) or every metric (all)")
@@ -299,6 +300,10 @@ def main():
     elders = B.elders_for(n)
     backlog = args.backlog or max(1, int(round(n * args.outage / args.report_every)))
     modes = [m for m in args.modes.split(",") if m]
+    if modes == ["both"]:
+        modes = ["cold", "warm"]
+    if not modes or any(m not in ("cold", "warm") for m in modes):
+        ap.error("--modes takes cold, warm, cold,warm or both, not %r" % args.modes)
 
     mach = B.Machine()
     src = B.source()
