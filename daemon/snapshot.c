@@ -170,10 +170,12 @@ int snap_save(const char *path, uint64_t jseq, const struct snap_source *src, bo
     }
     close(fs.fd);
     /* The file replaced lives on as the spare; without one (the first
-     * save, or link refused) the next save simply starts a new file. */
+     * save, or a folder refusing hard links) the next save simply starts a
+     * new file. */
     unlink(spare);
-    if (link(path, spare) != 0 && errno != ENOENT)
-        unlink(spare);
+    if (link(path, spare) != 0) {
+        /* No spare this time. */
+    }
     if (rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
         unlink(tmp);

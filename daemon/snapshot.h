@@ -35,8 +35,9 @@ struct snap_source {
  * no blocks are allocated or freed while the size stays the same. The cost
  * is a second file of the same size on disk.
  *
- * Returns 0, or ANX_EIO (the reason in err; path is untouched) or
- * ANX_ENOMEM (the source's). snap_write saves bytes already in memory. */
+ * Returns 0, or ANX_EIO (the reason in err; path is untouched, unless only
+ * the folder's sync after the rename failed) or ANX_ENOMEM (the source's).
+ * snap_write saves bytes already in memory. */
 int snap_save(const char *path, uint64_t jseq, const struct snap_source *src, bool keep_cached,
               char *err, size_t errlen);
 int snap_write(const char *path, uint64_t jseq, const uint8_t *data, size_t len, char *err,
