@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -265,8 +266,15 @@ static void lower_group_priority(void)
     int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return;
-    if (write(fd, "19", 2) < 0) {
-        /* Refused: the group keeps the default weight, as before. */
+    /* Without CAP_SYS_ADMIN the kernel takes one such change a tenth of a
+     * second machine-wide and says EAGAIN to the rest (kernel/sched/
+     * autogroup.c, proc_sched_autogroup_set_nice): the child can wait that
+     * long before saving. Refused otherwise: the group keeps the default
+     * weight, as before. */
+    for (int tries = 0; tries < 3; tries++) {
+        if (write(fd, "19", 2) >= 0 || errno != EAGAIN)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 110 * 1000 * 1000}, NULL);
     }
     close(fd);
 }
