@@ -115,18 +115,15 @@ function duration(ms) {
   return Math.floor(h / 24) + '天' + (h % 24) + '小时';
 }
 
-// County time (+08:00) whatever the desk computer's zone is: the records
-// and the phone calls are all in county time.
-let timeFmt;
-try {
-  timeFmt = new Intl.DateTimeFormat('zh-CN', {
-    timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit', hour: '2-digit',
-    minute: '2-digit', second: '2-digit', hour12: false,
-  });
-} catch (_) {
-  timeFmt = new Intl.DateTimeFormat('zh-CN', { dateStyle: 'short', timeStyle: 'medium' });
-}
-const fmtTime = (ms) => (ms == null ? '' : timeFmt.format(new Date(ms)));
+// County time whatever the desk computer's zone is: the records and the
+// phone calls are all in county time. anxind gives the county's UTC offset at
+// login ([anxind] utc_offset); a time shifted by it reads as county time in UTC.
+let countyOffsetMin = 480;
+const timeFmt = new Intl.DateTimeFormat('zh-CN', {
+  timeZone: 'UTC', month: '2-digit', day: '2-digit', hour: '2-digit',
+  minute: '2-digit', second: '2-digit', hour12: false,
+});
+const fmtTime = (ms) => (ms == null ? '' : timeFmt.format(new Date(ms + countyOffsetMin * 60000)));
 
 /* A span that the one-second tick keeps current: time since `since`, or the
  * fixed span until `until` once the alert is over. */
@@ -265,6 +262,7 @@ async function onLogout() {
 
 function startApp(who) {
   st.user = who;
+  if (Number.isInteger(who.utc_offset_min)) countyOffsetMin = who.utc_offset_min;
   st.seen = null;
   $('#login').hidden = true;
   $('#app').hidden = false;

@@ -3,8 +3,8 @@
  * the live event stream (/api/v1/stream, server-sent events) and the
  * console's own files under /console/.
  *
- *   POST   /api/v1/session  {"token": "..."}  -> 200 {"name","role"} + cookie
- *   GET    /api/v1/session                    -> 200 {"name","role"} or 401
+ *   POST   /api/v1/session  {"token": "..."}  -> 200 {"name","role",...} + cookie
+ *   GET    /api/v1/session                    -> 200 {"name","role",...} or 401
  *   DELETE /api/v1/session                    -> 204, cookie cleared
  *   GET    /api/v1/stream                     -> text/event-stream (sse.h)
  *   GET    /console/, /console/FILE           -> files of [http] console_dir */
@@ -76,11 +76,14 @@ void api_on_event(struct anxind *d, const char *payload)
     cJSON_Delete(j);
 }
 
-static char *who_json(const struct token *t)
+/* Who is logged in, and the county's UTC offset: the console shows county
+ * time whatever zone the desk computer is set to. */
+static char *who_json(const struct anxind *d, const struct token *t)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", t->name);
     cJSON_AddStringToObject(o, "role", token_role_name(t->role));
+    cJSON_AddNumberToObject(o, "utc_offset_min", d->cfg->utc_offset_min);
     if (t->expires_ms)
         cJSON_AddNumberToObject(o, "token_expires", (double)t->expires_ms);
     char *s = cJSON_PrintUnformatted(o);
@@ -130,7 +133,7 @@ static void session_login(struct anxind *d, const struct httpd_request *req,
     char actor[TOKEN_NAME_SIZE + 8];
     snprintf(actor, sizeof actor, "token:%s", t->name);
     api_audit(d, actor, "session.login", NULL, "ok", NULL);
-    rep->body = who_json(t);
+    rep->body = who_json(d, t);
 }
 
 static void session_route(struct anxind *d, const struct httpd_request *req,
@@ -159,7 +162,7 @@ static void session_route(struct anxind *d, const struct httpd_request *req,
     }
     struct api_who who;
     if (api_authorize(d, req, TOKEN_VIEWER, rep, &who))
-        rep->body = who_json(who.token);
+        rep->body = who_json(d, who.token);
 }
 
 static void stream_route(struct anxind *d, const struct httpd_request *req,

@@ -45,8 +45,14 @@ void ctl_put_col(const char *s, int width);
  * followed by a comma, or a newline when it is the last of its row. */
 void ctl_csv_field(const char *v, bool last);
 
-/* Connects to the database named by the options (blocking). Prints the reason
- * to stderr and returns NULL on failure. Caller frees with PQfinish. */
+/* "+08:00" for 480: a UTC offset in minutes as staff write it. */
+void ctl_offset_text(int minutes, char out[static 8]);
+
+/* Connects to the database named by the options (blocking), with the
+ * session's time zone at the county's UTC offset ([anxind] utc_offset,
+ * +08:00 without a configuration): times print as the county's clock, and
+ * a time typed without an offset is read as one. Prints the reason to
+ * stderr and returns NULL on failure. Caller frees with PQfinish. */
 PGconn *ctl_connect(const struct ctl_opts *o);
 
 /* "cli:<login>" (SUDO_USER first): who acted, for timelines and the audit. */

@@ -12,7 +12,8 @@
 #include "ctl.h"
 #include "mask.h"
 
-#define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI:SS')"
+/* The county's clock: ctl_connect sets the session's time zone to it. */
+#define LOCAL_TIME(col) "to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
 
 static int query_failed(PGresult *r, const char *what)
 {
@@ -133,7 +134,7 @@ static const char notif_sql[] =
 enum { T_AT, T_KIND, T_ACTOR, T_CHANNEL, T_DETAIL };
 
 static const char timeline_sql[] =
-    "SELECT to_char(ev.at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI:SS.MS'),"
+    "SELECT to_char(ev.at, 'YYYY-MM-DD HH24:MI:SS.MS'),"
     " ev.kind, ev.actor, coalesce(ev.channel, ''), ev.detail::text"
     " FROM alert_events ev WHERE ev.alert_id = $1::bigint ORDER BY ev.at, ev.id";
 

@@ -87,11 +87,22 @@ void ctl_csv_field(const char *v, bool last)
     putchar(last ? '\n' : ',');
 }
 
+void ctl_offset_text(int minutes, char out[static 8])
+{
+    int m = minutes < 0 ? -minutes : minutes;
+    snprintf(out, 8, "%c%02d:%02d", minutes < 0 ? '-' : '+', (m / 60) % 100, m % 60);
+}
+
 PGconn *ctl_connect(const struct ctl_opts *o)
 {
     char *conninfo = NULL;
+    int utc_offset_min = 480;
     if (o->db) {
         conninfo = strdup(o->db);
+        struct cfg *c = ctl_config_quiet(o);
+        if (c)
+            utc_offset_min = c->utc_offset_min;
+        cfg_free(c);
     } else {
         /* No --db: take [database] from the daemon's configuration. */
         struct cfg_diags diags = {0};
@@ -109,6 +120,7 @@ PGconn *ctl_connect(const struct ctl_opts *o)
             return NULL;
         }
         conninfo = secret_conninfo(c->db_conninfo, pw);
+        utc_offset_min = c->utc_offset_min;
         free(pw);
         cfg_free(c);
     }
@@ -125,6 +137,21 @@ PGconn *ctl_connect(const struct ctl_opts *o)
     }
     /* Quiet NOTICEs (e.g. "relation already exists, skipping"). */
     PQclear(PQexec(db, "SET client_min_messages = warning"));
+    /* Staff read and type the county's clock: the session's time zone makes
+     * every time shown, and every time typed without an offset, the
+     * county's, from one place. */
+    char sql[64], off[8];
+    ctl_offset_text(utc_offset_min, off);
+    snprintf(sql, sizeof sql, "SET TIME ZONE INTERVAL '%s' HOUR TO MINUTE", off);
+    PGresult *r = PQexec(db, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "anxinctl: cannot set the county's time zone %s: %s", off,
+                PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(db);
+        return NULL;
+    }
+    PQclear(r);
     return db;
 }
 

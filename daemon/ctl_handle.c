@@ -207,27 +207,23 @@ static int silence_add(const struct ctl_opts *o, int argc, char **argv)
     char who[64], dur_s[40];
     actor(who, sizeof who);
     snprintf(dur_s, sizeof dur_s, "%" PRId64, dur);
-    /* Times are local to the county (+08:00) unless they carry an offset. */
+    /* A time without an offset is the county's: the session's time zone
+     * (ctl_connect). */
     const char *params[8] = {scope, target, reason, who, from, dur ? dur_s : NULL, until,
                              every ? (every[0] == 'd' ? "daily" : "weekly") : NULL};
     PGresult *r = PQexecParams(
         db,
-        "WITH v AS (SELECT coalesce(CASE WHEN $5::text ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$'"
-        "                                THEN $5::timestamptz"
-        "                                ELSE ($5::text || '+08')::timestamptz END, now()) AS s)"
+        "WITH v AS (SELECT coalesce($5::timestamptz, now()) AS s)"
         " INSERT INTO silences (scope, target, reason, created_by, starts_at, ends_at, recur,"
         "                       until_at)"
         " SELECT $1, $2, $3, $4, v.s,"
         "        CASE WHEN $6::bigint IS NOT NULL THEN v.s + $6::bigint * interval '1 millisecond'"
-        "             ELSE ($7::text || CASE WHEN $7::text ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$'"
-        "                   THEN '' ELSE '+08' END)::timestamptz END,"
+        "             ELSE $7::timestamptz END,"
         "        $8::text,"
-        "        CASE WHEN $8::text IS NOT NULL AND $7::text IS NOT NULL THEN ($7::text || CASE"
-        "             WHEN $7::text ~ '[+-][0-9]{2}:?[0-9]{2}$|Z$' THEN '' ELSE '+08' END)"
-        "             ::timestamptz END"
+        "        CASE WHEN $8::text IS NOT NULL THEN $7::timestamptz END"
         "   FROM v"
-        " RETURNING id, to_char(starts_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI'),"
-        "           to_char(ends_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI')",
+        " RETURNING id, to_char(starts_at, 'YYYY-MM-DD HH24:MI'),"
+        "           to_char(ends_at, 'YYYY-MM-DD HH24:MI')",
         8, NULL, params, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -257,7 +253,8 @@ usage:
             "usage: anxinctl silence add (--elder ID | --device ID | --village NAME | --rule NAME)\n"
             "         (--for DURATION | --until \"YYYY-MM-DD HH:MM\") [--from \"YYYY-MM-DD HH:MM\"]\n"
             "         [--every day|week [--until LAST]] --reason TEXT\n"
-            "       times are the county's local time (+08:00) unless they carry an offset\n");
+            "       times are the county's ([anxind] utc_offset, +08:00 by default) unless\n"
+            "       they carry an offset\n");
     return 2;
 }
 
@@ -269,8 +266,8 @@ static int silence_list(const struct ctl_opts *o)
     PGresult *r = PQexec(
         db,
         "SELECT id, scope, target,"
-        " to_char(starts_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI'),"
-        " to_char(ends_at AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI'),"
+        " to_char(starts_at, 'YYYY-MM-DD HH24:MI'),"
+        " to_char(ends_at, 'YYYY-MM-DD HH24:MI'),"
         " coalesce(recur, 'once'), reason, created_by"
         " FROM silences WHERE " SILENCE_IN_FORCE_OR_TO_COME
         " ORDER BY starts_at");

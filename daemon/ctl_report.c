@@ -52,9 +52,7 @@ static void describe(struct period *p)
     snprintf(p->first, sizeof p->first, "%.10s", t);
     civil_format(p->to_ms - 1, p->utc_offset_min, t);
     snprintf(p->last, sizeof p->last, "%.10s", t);
-    int m = p->utc_offset_min < 0 ? -p->utc_offset_min : p->utc_offset_min;
-    snprintf(p->offset, sizeof p->offset, "%c%02d:%02d", p->utc_offset_min < 0 ? '-' : '+',
-             m / 60 % 100, m % 60);
+    ctl_offset_text(p->utc_offset_min, p->offset);
 }
 
 /* ---- text ----------------------------------------------------------------- */

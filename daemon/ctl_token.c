@@ -22,7 +22,8 @@
 #include "ctl.h"
 #include "token_text.h"
 
-#define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE INTERVAL '+08:00', 'YYYY-MM-DD HH24:MI')"
+/* The county's clock: ctl_connect sets the session's time zone to it. */
+#define LOCAL_TIME(col) "to_char(" col ", 'YYYY-MM-DD HH24:MI')"
 
 static int usage(FILE *f)
 {

@@ -17,7 +17,9 @@
  * Environment: BASE_URL (http://127.0.0.1:PORT), TOKEN (an operator bearer
  * token), ELDER_NAME (the elder whose SOS comes, default 测试老人1),
  * SCREENSHOT_DIR (optional), CHROMIUM (default /usr/bin/chromium),
- * STEP_TIMEOUT_MS (default 20000). */
+ * STEP_TIMEOUT_MS (default 20000), COUNTY_OFFSET_MIN (anxind's utc_offset in
+ * minutes, default 480) and DESK_ZONE (the browser's own time zone, default
+ * Asia/Shanghai): times on the page must be the county's whatever the desk's. */
 'use strict';
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -30,6 +32,8 @@ const TOKEN = process.env.TOKEN || '';
 const ELDER = process.env.ELDER_NAME || '测试老人1';
 const SHOTS = process.env.SCREENSHOT_DIR || '';
 const STEP = Number(process.env.STEP_TIMEOUT_MS || 20000);
+const COUNTY_OFFSET_MIN = Number(process.env.COUNTY_OFFSET_MIN || 480);
+const DESK_ZONE = process.env.DESK_ZONE || 'Asia/Shanghai';
 const t0 = Date.now();
 
 function say(line) {
@@ -84,7 +88,7 @@ async function main() {
   let page;
   try {
     const context = await browser.newContext({
-      viewport: { width: 1280, height: 800 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai',
+      viewport: { width: 1280, height: 800 }, locale: 'zh-CN', timezoneId: DESK_ZONE,
     });
     page = await context.newPage();
     page.setDefaultTimeout(STEP);
@@ -159,6 +163,13 @@ async function main() {
     await elder.locator('.cat', { hasText: '独居' }).waitFor();
     await elder.getByText('138****0011').waitFor();
     await page.locator('#d-timeline li[data-kind="opened"]', { hasText: '告警' }).waitFor();
+    // County time on the page: the instant the element carries, on the county's clock.
+    const openedAt = page.locator('#d-timeline li[data-kind="opened"] time').first();
+    const county = new Date(Date.parse(await openedAt.getAttribute('datetime')) + COUNTY_OFFSET_MIN * 60000);
+    const p2 = (n) => String(n).padStart(2, '0');
+    const clock = p2(county.getUTCHours()) + ':' + p2(county.getUTCMinutes()) + ':' + p2(county.getUTCSeconds());
+    const shown = await openedAt.innerText();
+    assert.ok(shown.includes(clock), 'opened at ' + clock + ' county time, page says ' + shown);
     await page.locator('#d-notes td', { hasText: '138****0011' }).first().waitFor();
     assert.ok(!(await page.locator('body').innerText()).includes('+86'), 'no full number before reveal');
 

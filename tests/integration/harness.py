@@ -186,7 +186,7 @@ class Daemon:
     def __init__(self, dbname, webhook_url=None, name=None, extra="", env=None,
                  provider_extra="", rules=None, journal_keep=None, providers=None,
                  templates=None, http_port=None, http_extra="", console_dir=None,
-                 journal_extra="", alarm_topics=None):
+                 journal_extra="", alarm_topics=None, anxind_extra=""):
         n = next(_daemon_counter)
         self.name = name or "d%d_%d" % (os.getpid(), n)
         self.dir = os.path.join(RUN, "daemons", self.name)
@@ -215,6 +215,7 @@ class Daemon:
             f.write("""[anxind]
 node = %(name)s
 log_level = debug
+%(anxind_extra)s
 [mqtt]
 url = tcp://127.0.0.1:%(mq)d
 client_id = anxind-%(name)s
@@ -243,6 +244,7 @@ rules = %(rules)s
        "keep": "keep = %s" % journal_keep if journal_keep else "",
        "templates": "templates = %s" % templates if templates else "",
        "extra": extra, "http_extra": http_extra, "journal_extra": journal_extra,
+       "anxind_extra": anxind_extra,
        "console_dir": console_dir or os.path.join(ROOT, "console")})
 
     def topic(self, device):

@@ -136,7 +136,10 @@ class Console(unittest.TestCase):
         with open(os.path.join(rules, "console.rules"), "w") as f:
             f.write(RULES)
         self.cap = h.Capture()
-        self.d = h.Daemon(self.db, webhook_url=self.cap.url, rules=rules).start()
+        # A county at +07:00 and a desk computer at -03:00: the page must show
+        # the county's clock.
+        self.d = h.Daemon(self.db, webhook_url=self.cap.url, rules=rules,
+                          anxind_extra="utc_offset = +07:00\n").start()
         h.wait_for(lambda: "api: 1 token(s)" in self.d.log(), what="tokens loaded")
         self.pub = h.publisher()
         self.browser = None
@@ -156,7 +159,7 @@ class Console(unittest.TestCase):
         shots = os.environ.get("ANXIN_SCREENSHOTS") or os.path.join(h.RUN, "screenshots")
         env = dict(os.environ, BASE_URL="http://127.0.0.1:%d" % self.d.http_port,
                    TOKEN=self.token, ELDER_NAME="测试老人1", SCREENSHOT_DIR=os.path.abspath(shots),
-                   CHROMIUM=CHROMIUM)
+                   CHROMIUM=CHROMIUM, COUNTY_OFFSET_MIN="420", DESK_ZONE="America/Sao_Paulo")
         t0 = time.monotonic()
         b = self.browser = Browser(env, os.path.join(self.d.dir, "browser.log"))
 

@@ -187,7 +187,7 @@ class Console(unittest.TestCase):
         self.assertEqual(st, 401)
         st, doc = b.call("POST", "/api/v1/session", {"token": self.operator})
         self.assertEqual(st, 200, doc)
-        self.assertEqual(doc, {"name": "值班员李", "role": "operator"})
+        self.assertEqual(doc, {"name": "值班员李", "role": "operator", "utc_offset_min": 480})
         flags = [p.strip() for p in b.set_cookie.split(";")]
         self.assertIn("HttpOnly", flags)
         self.assertIn("SameSite=Strict", flags)

@@ -45,6 +45,16 @@ class Check(unittest.TestCase):
         self.assertIn("/nonexistent/db.secret", r.stderr)
 
 
+def offset_conf(db, offset):
+    """A configuration whose only point is [anxind] utc_offset."""
+    conf = os.path.join(h.RUN, "ctl-utc%s.conf" % offset.replace(":", ""))
+    with open(conf, "w") as f:
+        f.write("[anxind]\nutc_offset = %s\n[mqtt]\nurl = tcp://127.0.0.1:1\n"
+                "[database]\nconninfo = %s\n[provider \"console\"]\ntype = console\n"
+                % (offset, h.dsn(db)))
+    return conf
+
+
 class AlertsAndRecord(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -107,6 +117,17 @@ class AlertsAndRecord(unittest.TestCase):
             self.assertRegex(out, r"\n  \d\d:\d\d:\d\d\.\d{3}  %s " % kind)
         self.assertIn("first notification sent", out)
 
+    def test_record_in_the_countys_configured_offset(self):
+        conf = offset_conf(self.db, "+05:30")
+        r = h.ctl(self.db, "record", str(self.alert), conf=conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # 1764400000000 ms = 2025-11-29 07:06:40 UTC.
+        self.assertIn("event         2025-11-29 12:36:40", r.stdout)
+        opened = h.psql(self.db, "SELECT to_char(opened_at AT TIME ZONE INTERVAL '+05:30', "
+                                 "'YYYY-MM-DD HH24:MI') FROM alerts")[0][0]
+        r = h.ctl(self.db, "alerts", conf=conf)
+        self.assertIn(opened, r.stdout)
+
     def test_record_json(self):
         r = h.ctl(self.db, "record", str(self.alert), "--format", "json")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -135,3 +156,52 @@ class AlertsAndRecord(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CountyTime(unittest.TestCase):
+    """Times staff type and read are the county's clock: [anxind] utc_offset,
+    +08:00 without a configuration."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db = h.fresh_db("ctltz")
+        h.import_registry(cls.db, h.sample_registry(1))
+
+    def silence(self, *args, conf=None):
+        r = h.ctl(self.db, "silence", "add", "--device", "E-SOS-0001", *args, "--reason", "检修",
+                  conf=conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sid = re.match(r"silence (\d+): ", r.stdout).group(1)
+        row = h.psql(self.db, "SELECT to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),"
+                              " to_char(ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+                              " FROM silences WHERE id = %s" % sid)[0]
+        return r.stdout, row
+
+    def test_a_silence_typed_without_an_offset_is_the_countys(self):
+        out, row = self.silence("--from", "2030-01-01 08:00", "--for", "1h")
+        self.assertEqual(row, ["2030-01-01 00:00", "2030-01-01 01:00"])
+        self.assertIn("from 2030-01-01 08:00 to 2030-01-01 09:00", out)
+
+        conf = offset_conf(self.db, "-03:00")
+        out, row = self.silence("--from", "2030-01-01 08:00", "--until", "2030-01-01 10:00",
+                                conf=conf)
+        self.assertEqual(row, ["2030-01-01 11:00", "2030-01-01 13:00"])
+        self.assertIn("from 2030-01-01 08:00 to 2030-01-01 10:00", out)
+        r = h.ctl(self.db, "silence", "list", conf=conf)
+        self.assertIn("2030-01-01 08:00 .. 2030-01-01 10:00", r.stdout)
+        r = h.ctl(self.db, "silence", "list")
+        self.assertIn("2030-01-01 19:00 .. 2030-01-01 21:00", r.stdout)
+
+    def test_a_time_with_its_own_offset_keeps_it(self):
+        conf = offset_conf(self.db, "-03:00")
+        out, row = self.silence("--from", "2030-02-01 08:00+08:00", "--until",
+                                "2030-02-01T09:00Z", conf=conf)
+        self.assertEqual(row, ["2030-02-01 00:00", "2030-02-01 09:00"])
+        self.assertIn("from 2030-01-31 21:00 to 2030-02-01 06:00", out)
+
+    def test_a_bad_time_is_refused_with_the_reason(self):
+        r = h.ctl(self.db, "silence", "add", "--device", "E-SOS-0001", "--from", "tomorrow-ish",
+                  "--for", "1h", "--reason", "x")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("silence refused", r.stderr)
+        self.assertIn("tomorrow-ish", r.stderr)
