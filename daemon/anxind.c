@@ -599,6 +599,9 @@ int anxind_reload(struct anxind *d)
     struct cfg *old = d->cfg;
     d->cfg = c;
     snprintf(c->node, sizeof c->node, "%s", old->node);
+    if (d->auth_guard)
+        guard_set_policy(d->auth_guard, (unsigned)c->auth_failures, API_AUTH_WINDOW_MS,
+                         c->auth_throttle_ms);
     cfg_free(old);
     log_info(&d->log, "reload: configuration applied (%zu providers)", c->n_providers);
     return refused;

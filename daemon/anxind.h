@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "alert.h"
+#include "authguard.h"
 #include "clock.h"
 #include "config.h"
 #include "engine.h"
@@ -66,6 +67,8 @@ struct anxind_stats {
     uint64_t reports_received;      /* delivery reports taken on /hooks */
     uint64_t reports_rejected;      /* refused: bad signature, malformed, unknown provider */
     uint64_t phone_replies[PROV_REPLY_OUTCOME_COUNT];  /* SMS replies, by what came of them */
+    uint64_t auth_failures;         /* logins and bearer tokens refused */
+    uint64_t auth_throttled;        /* of those, answered 429 (authguard.h) */
 };
 
 struct anxind {
@@ -103,6 +106,7 @@ struct anxind {
     bool esc_claiming;              /* a claim of due step timers is under way */
     struct token_set tokens;        /* API bearer tokens (digests) */
     struct sess_table sessions;     /* console logins (api_console.c) */
+    struct guard *auth_guard;       /* failed logins and tokens per address (api.c) */
     struct sse_hub *sse;            /* /api/v1/stream subscribers */
     struct silence *silences;       /* in force or to come; escalate.c */
     size_t n_silences;

@@ -98,6 +98,10 @@ static void render_metrics(struct anxind *d, struct text *t)
            s->notifications_sent);
     metric(t, "anxin_notifications_failed_total", "counter",
            "Notifications every provider refused or never took.", s->notifications_failed);
+    metric(t, "anxin_api_auth_failures_total", "counter",
+           "Logins and bearer tokens refused (unknown, expired or revoked).", s->auth_failures);
+    metric(t, "anxin_api_auth_throttled_total", "counter",
+           "Of those, answered 429: their address had failed too often.", s->auth_throttled);
     metric(t, "anxin_notification_retries_total", "counter",
            "Attempts that will be tried again.", s->notification_retries);
     metric(t, "anxin_delivery_reports_total", "counter",
@@ -206,8 +210,12 @@ bool api_authorize(struct anxind *d, const struct httpd_request *req, enum token
             return false;
         }
         who->console = true;
-    } else if (token_refused(token_check(&d->tokens, authz, now, &t), rep)) {
-        return false;
+    } else {
+        enum token_check r = token_check(&d->tokens, authz, now, &t);
+        if (r != TOKEN_OK && r != TOKEN_MISSING && api_auth_failed(d, req, rep))
+            return false;
+        if (token_refused(r, rep))
+            return false;
     }
     if (t->role < need) {
         char detail[80];
@@ -218,6 +226,39 @@ bool api_authorize(struct anxind *d, const struct httpd_request *req, enum token
     }
     who->token = t;
     snprintf(who->actor, sizeof who->actor, "token:%s", t->name);
+    return true;
+}
+
+bool api_auth_failed(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep)
+{
+    d->stats.auth_failures++;
+    if (!d->auth_guard)
+        return false;
+    char addr[GUARD_ADDR_SIZE], detail[160];
+    httpd_peer(req, addr, sizeof addr);
+    /* The monotonic clock: a wall clock set back must not lengthen a throttle. */
+    int64_t now = clock_mono_us() / 1000;
+    int throttle_s = (int)(d->cfg->auth_throttle_ms / 1000);
+    switch (guard_fail(d->auth_guard, addr, now)) {
+    case GUARD_COUNTED:
+        return false;
+    case GUARD_THROTTLE_STARTS:
+        log_warn(&d->log, "api: %d failed logins or tokens from %s within a minute; its "
+                 "failures are answered 429 for %d s and not audited one by one (a right "
+                 "token still works)", d->cfg->auth_failures, addr, throttle_s);
+        snprintf(detail, sizeof detail, "{\"failures\": %d, \"seconds\": %d}",
+                 d->cfg->auth_failures, throttle_s);
+        api_audit(d, "anonymous", "auth.throttle", addr, "throttled", detail);
+        return false;
+    case GUARD_THROTTLED:
+        break;
+    }
+    d->stats.auth_throttled++;
+    int64_t left_s = (guard_throttled_for(d->auth_guard, addr, now) + 999) / 1000;
+    snprintf(detail, sizeof detail, "too many failed logins or tokens from this address; "
+             "try again in %lld s", (long long)left_s);
+    reply_error(rep, 429, "too_many_failures", detail);
+    rep->retry_after_s = (int)left_s;
     return true;
 }
 

@@ -26,6 +26,15 @@ struct api_who {
 bool api_authorize(struct anxind *d, const struct httpd_request *req, enum token_role need,
                    struct httpd_reply *rep, struct api_who *who);
 
+/* [http] auth_failures counts within this long. */
+#define API_AUTH_WINDOW_MS 60000
+
+/* A login or bearer token that failed (unknown, expired, revoked), counted
+ * per client address (authguard.h). Returns true when the address is
+ * throttled: rep is then a 429 with Retry-After, and the failure is not to
+ * be audited; false: answer it as usual. */
+bool api_auth_failed(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep);
+
 /* Runs one query whose callback will answer the request: *slot receives the
  * pending reply before the query is queued (params are copied). Returns 0;
  * or -1 when the request is answered already (503: the database is

@@ -32,6 +32,11 @@ static int token_still_allowed(void *arg, const char *name)
 
 int api_console_start(struct anxind *d)
 {
+    d->auth_guard = malloc(sizeof *d->auth_guard);
+    if (!d->auth_guard)
+        return ANX_ENOMEM;
+    guard_init(d->auth_guard, (unsigned)d->cfg->auth_failures, API_AUTH_WINDOW_MS,
+               d->cfg->auth_throttle_ms);
     d->sse = sse_new(d->loop, &d->log, token_still_allowed, d, SSE_PING_MS);
     return d->sse ? 0 : ANX_ENOMEM;
 }
@@ -41,6 +46,8 @@ void api_console_stop(struct anxind *d)
     sse_close(d->sse);
     d->sse = NULL;
     sess_clear(&d->sessions);
+    free(d->auth_guard);
+    d->auth_guard = NULL;
 }
 
 /* After a token reload: sessions and streams of tokens no longer usable end
@@ -106,6 +113,8 @@ static void session_login(struct anxind *d, const struct httpd_request *req,
     enum token_check r = token_check_secret(&d->tokens, tok->valuestring, now, &t);
     cJSON_Delete(in);
     if (r != TOKEN_OK) {
+        if (api_auth_failed(d, req, rep))
+            return;
         const char *why = r == TOKEN_EXPIRED ? "token expired"
                         : r == TOKEN_REVOKED ? "token revoked" : "unknown token";
         api_audit(d, "anonymous", "session.login", NULL, why, NULL);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authguard.h"
 #include "err.h"
 
 struct httpd {
@@ -123,6 +124,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct httpd_reply *
     }
     if (rep->header_name && rep->header_value)
         MHD_add_response_header(r, rep->header_name, rep->header_value);
+    if (rep->retry_after_s > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", rep->retry_after_s);
+        MHD_add_response_header(r, "Retry-After", secs);
+    }
     if (rep->cookie) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, rep->cookie);
         free(rep->cookie);
@@ -563,6 +569,21 @@ const char *httpd_header(const struct httpd_request *req, const char *name)
 const char *httpd_cookie(const struct httpd_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+void httpd_peer(const struct httpd_request *req, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    char key[GUARD_ADDR_SIZE] = "?";
+    if (sa && sa->sa_family == AF_INET)
+        guard_addr_key(AF_INET, (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)
+                                    ->sin_addr, key);
+    else if (sa && sa->sa_family == AF_INET6)
+        guard_addr_key(AF_INET6, ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr,
+                       key);
+    snprintf(out, len, "%s", key);
 }
 
 const char *httpd_query(const struct httpd_request *req, const char *name)

@@ -32,6 +32,7 @@ struct httpd_reply {
     size_t body_len;            /* 0 = strlen(body) */
     const char *header_name;    /* one more header (static strings), or NULL */
     const char *header_value;
+    int retry_after_s;          /* > 0: a Retry-After header with it */
     char *cookie;               /* malloc'd Set-Cookie value or NULL; httpd frees it */
 };
 
@@ -84,6 +85,10 @@ void httpd_close(struct httpd *d);
 const char *httpd_header(const struct httpd_request *req, const char *name);
 const char *httpd_cookie(const struct httpd_request *req, const char *name);
 const char *httpd_query(const struct httpd_request *req, const char *name);
+
+/* The client's address as failures are counted under it (guard_addr_key
+ * in authguard.h); "?" when unknown. */
+void httpd_peer(const struct httpd_request *req, char *out, size_t len);
 
 /* The port actually bound (useful with port 0). */
 int httpd_port(const struct httpd *d);

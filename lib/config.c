@@ -38,7 +38,10 @@ enum {
     K_MQTT_RECONNECT_MAX, K_MQTT_RECEIVE_MAXIMUM, K_MQTT_ALARM_TOPICS
 };
 enum { K_DB_CONNINFO, K_DB_PASSWORD_FILE, K_DB_PASSWORD_ENV };
-enum { K_HTTP_LISTEN, K_HTTP_TLS_CERT, K_HTTP_TLS_KEY, K_HTTP_CONSOLE_DIR, K_HTTP_SESSION_TIMEOUT };
+enum {
+    K_HTTP_LISTEN, K_HTTP_TLS_CERT, K_HTTP_TLS_KEY, K_HTTP_CONSOLE_DIR, K_HTTP_SESSION_TIMEOUT,
+    K_HTTP_AUTH_FAILURES, K_HTTP_AUTH_THROTTLE
+};
 enum { K_JRNL_DIR, K_JRNL_FSYNC, K_JRNL_SEGMENT_SIZE, K_JRNL_KEEP, K_JRNL_SNAPSHOT_EVERY };
 enum { K_PATHS_RULES, K_PATHS_TEMPLATES };
 enum {
@@ -59,7 +62,8 @@ static const char *const mqtt_keys[] = {
 };
 static const char *const database_keys[] = {"conninfo", "password_file", "password_env", NULL};
 static const char *const http_keys[] = {"listen", "tls_cert", "tls_key", "console_dir",
-                                        "session_timeout", NULL};
+                                        "session_timeout", "auth_failures", "auth_throttle",
+                                        NULL};
 static const char *const journal_keys[] = {"dir", "fsync", "segment_size", "keep",
                                            "snapshot_every", NULL};
 static const char *const paths_keys[] = {"rules", "templates", NULL};
@@ -937,6 +941,11 @@ static void set_key(struct parser *p, int key, const char *v)
         else if (key == K_HTTP_SESSION_TIMEOUT)
             set_duration(p, "session_timeout", &c->session_timeout_ms, v, 60000,
                          7 * 86400000LL, "1m to 7d", false);
+        else if (key == K_HTTP_AUTH_FAILURES)
+            set_int(p, "auth_failures", &c->auth_failures, v, 0, 100000);
+        else if (key == K_HTTP_AUTH_THROTTLE)
+            set_duration(p, "auth_throttle", &c->auth_throttle_ms, v, 1000, 86400000LL,
+                         "1s to 1d", false);
         else if (!*v || listen_ok(v))
             set_str(p, &c->http_listen, v);
         else
@@ -1573,6 +1582,10 @@ static void finish(struct parser *p, const char *conf_dir, const char *state_dir
             c->http_tls_cert ? "tls_cert" : "tls_key", c->http_tls_cert ? "tls_key" : "tls_cert");
     if (!c->session_timeout_ms)
         c->session_timeout_ms = 12 * 3600000LL;
+    if (!http_seen[K_HTTP_AUTH_FAILURES])
+        c->auth_failures = 10;
+    if (!c->auth_throttle_ms)
+        c->auth_throttle_ms = 5 * 60000LL;
 }
 
 /* ---- public ----------------------------------------------------------- */

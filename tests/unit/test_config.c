@@ -140,6 +140,8 @@ static void test_defaults(void **state)
     assert_null(c->db_password.file);
     assert_null(c->db_password.env);
     assert_null(c->http_listen);
+    assert_int_equal(c->auth_failures, 10);
+    assert_int_equal(c->auth_throttle_ms, 300000);
     assert_string_equal(c->journal_dir, "/var/lib/anxin/journal");
     assert_int_equal(c->journal_fsync, CFG_FSYNC_NONE);
     assert_int_equal(c->journal_segment_bytes, 64 * 1024 * 1024);
@@ -446,12 +448,16 @@ static void test_quoting(void **state)
         "keepalive = \"45s\"\n"
         "[http]\n"
         "listen = \"\"\n"
+        "auth_failures = 0\n"
+        "auth_throttle = 90s\n"
         DB_OK PROV_OK);
     assert_string_equal(c->mqtt_url, "tcp://127.0.0.1:1883");
     assert_string_equal(c->mqtt_client_id, "a \"quoted\" # not a comment");
     assert_string_equal(c->mqtt_username, "back\\slash\nnewline");
     assert_int_equal(c->mqtt_keepalive_ms, 45000);
     assert_string_equal(c->http_listen, "");
+    assert_int_equal(c->auth_failures, 0);      /* set to 0: no limit, not the default */
+    assert_int_equal(c->auth_throttle_ms, 90000);
     cfg_free(c);
 }
 
@@ -739,6 +745,10 @@ static void test_bad_values(void **state)
     expect_error("[http]\nlisten = localhost:99999\n" BASE, 2, "listen: expected host:port");
     expect_error("[http]\nlisten = ::1:8080\n" BASE, 2, "listen: expected host:port");
     expect_error("[http]\nlisten = :8080\n" BASE, 2, "listen: expected host:port");
+    expect_exact("[http]\nauth_failures = many\n" BASE, 2,
+                 "auth_failures: expected a whole number from 0 to 100000, got \"many\"");
+    expect_exact("[http]\nauth_throttle = 0s\n" BASE, 2,
+                 "auth_throttle: \"0s\" is out of range; expected 1s to 1d");
     expect_error(MQTT_OK "password_env = 1BAD\n" DB_OK PROV_OK, 3,
                  "password_env: expected an environment variable name");
 }
