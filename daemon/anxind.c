@@ -225,9 +225,14 @@ static void collect_snapshot(struct anxind *d, bool wait)
 /* Saves the engine's state when every effect of what it has seen is in the
  * database: the journal then replays exactly what came after. While running,
  * a forked child does it (snapshot.h); at a stop, the loop itself. */
+static bool snapshot_due(const struct anxind *d)
+{
+    return pgc_oldest_jseq(d->pg) == 0 && d->processed_jseq != d->snapshot_jseq;
+}
+
 static void save_snapshot(struct anxind *d, bool in_background)
 {
-    if (pgc_oldest_jseq(d->pg) != 0 || d->processed_jseq == d->snapshot_jseq)
+    if (!snapshot_due(d))
         return;
     char path[4200], err[300];
     struct snap_source src = {snapshot_size, snapshot_write, d};
@@ -500,6 +505,16 @@ static void close_all(struct anxind *d)
 
 static void shutdown_finish(struct anxind *d)
 {
+    /* The stop's own save supersedes a background one that saw less: end
+     * that rather than wait for it (at a million devices it runs for
+     * seconds at the lowest priority). One that saw everything is waited
+     * for, and so is any while writes still wait for the database (the
+     * stop saves nothing then). */
+    if (d->snapshot_bg.pid > 0 && snapshot_due(d) && d->snapshot_bg.jseq != d->processed_jseq) {
+        log_info(&d->log, "shutdown: ending the background save of the engine state; saving "
+                          "it here with what came since");
+        snap_bg_cancel(&d->snapshot_bg);
+    }
     collect_snapshot(d, true);
     save_snapshot(d, false);
     save_checkpoint(d, false);

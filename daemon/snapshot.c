@@ -321,6 +321,17 @@ int snap_bg_start(struct snap_bg *bg, const char *path, uint64_t jseq,
     return 0;
 }
 
+void snap_bg_cancel(struct snap_bg *bg)
+{
+    if (bg->pid <= 0)
+        return;
+    kill(bg->pid, SIGKILL);
+    while (waitpid(bg->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    close(bg->err_fd);
+    bg->pid = 0;
+}
+
 int snap_bg_poll(struct snap_bg *bg, bool wait, bool *done, uint64_t *jseq, char *err,
                  size_t errlen)
 {

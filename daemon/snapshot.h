@@ -66,6 +66,11 @@ struct snap_bg {
 int snap_bg_start(struct snap_bg *bg, const char *path, uint64_t jseq,
                   const struct snap_source *src, char *err, size_t errlen);
 
+/* Ends a child still saving, and reaps it: a stop is about to save newer
+ * state itself. The child was writing the spare, so the file in use is as
+ * it was. Nothing happens when no child runs. */
+void snap_bg_cancel(struct snap_bg *bg);
+
 /* Collects a finished child; with wait, waits for it. Returns 0 when none is
  * running or it is still running (*done false), or when it finished with the
  * file saved (*done true, *jseq its record); ANX_EIO when it failed (*done

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -162,6 +163,24 @@ static size_t short_size(void *arg)
 }
 
 static const struct snap_source short_source = {short_size, priority_write, NULL};
+
+/* Writes half its state and then waits for ever: a save a stop must end. */
+static size_t stuck_size(void *arg)
+{
+    (void)arg;
+    return 8;
+}
+
+static int stuck_write(void *arg, snap_sink_fn sink, void *sink_arg)
+{
+    (void)arg;
+    sink(sink_arg, "half", 4);
+    for (;;)
+        pause();
+    return 0;
+}
+
+static const struct snap_source stuck_source = {stuck_size, stuck_write, NULL};
 
 static ino_t inode_of(const char *path)
 {
@@ -354,6 +373,31 @@ static void test_background_save_at_lowest_priority(void **state)
     assert_int_equal(autogroup_nice(), parent_group);
 }
 
+/* A stop ends a save under way: the child is gone and reaped, the saved
+ * file is the one before, and the next save works. */
+static void test_background_save_cancelled(void **state)
+{
+    struct fx *f = *state;
+    struct snap_bg bg = {0};
+    char err[300];
+    assert_int_equal(snap_write(f->path, 1, (const uint8_t *)"before", 6, err, sizeof err), 0);
+    assert_int_equal(snap_write(f->path, 2, (const uint8_t *)"good", 4, err, sizeof err), 0);
+    assert_int_equal(snap_bg_start(&bg, f->path, 3, &stuck_source, err, sizeof err), 0);
+    pid_t pid = bg.pid;
+    snap_bg_cancel(&bg);
+    assert_int_equal(bg.pid, 0);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);     /* reaped */
+    assert_int_equal(errno, ECHILD);
+    snap_bg_cancel(&bg);                                    /* none running: nothing */
+    bool done = true;
+    uint64_t jseq = 0;
+    assert_int_equal(snap_bg_poll(&bg, true, &done, &jseq, err, sizeof err), 0);
+    assert_false(done);
+    expect_file(f->path, 2, "good", 4);
+    assert_int_equal(snap_write(f->path, 4, (const uint8_t *)"after", 5, err, sizeof err), 0);
+    expect_file(f->path, 4, "after", 5);
+}
+
 static void test_background_failure_says_why(void **state)
 {
     struct fx *f = *state;
@@ -387,6 +431,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_background_save_at_lowest_priority, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_background_save_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_failure_says_why, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
