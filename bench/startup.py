@@ -39,6 +39,9 @@ anxind's "mqtt: connected" log line (its reconnect backoff: Paho's automatic
 reconnect, 1 s doubling to 30 s), and -> anxin_messages_processed_total
 showing the backlog processed (polled every 50 ms); catch-up rate = B /
 (processed - connected). --recovery-rounds rounds (default 3), medians.
+The stop after the telemetry is timed (SIGTERM to exit); with
+--stop-in-save it comes while a background save of the engine state runs,
+1000 messages after it began (the stop's own save must hold them).
 """
 import argparse
 import os
@@ -293,6 +296,12 @@ def main():
                     help="seconds between a device's reports (sets the default backlog)")
     ap.add_argument("--backlog", type=int, help="messages published after the outage")
     ap.add_argument("--recovery-rounds", type=int, default=3)
+    ap.add_argument("--stop-in-save", action="store_true",
+                    help="stop after the telemetry while a background save of the engine "
+                         "state runs, with messages it did not see")
+    ap.add_argument("--stop-busy", type=int, default=0, metavar="N",
+                    help="with --stop-in-save: N busy loops (sessions of their own, nice 0) "
+                         "run through the stop, as on a loaded machine")
     ap.add_argument("--out")
     ap.add_argument("--command", default="bench/run startup")
     args = ap.parse_args()
@@ -339,13 +348,35 @@ def main():
         d.wait_ready(600)
         pub_s, _ = B.publish(PREFIX, n, n, by_kind=args.mix == "real")
         d.wait(lambda m: m.get("anxin_messages_processed_total", 0) >= n, 900, "telemetry", 0.2)
+        stop_how = "right after the telemetry"
+        if args.stop_in_save:
+            # The stop then has a save under way that it supersedes: what
+            # came since must be in the stop's own save.
+            saves = d.metrics().get("anxin_engine_saves_total", 0)
+            d.wait(lambda m: m.get("anxin_engine_saves_total", 0) > saves, 120,
+                   "a background save", 0.05)
+            B.publish(PREFIX, 1000, n, by_kind=args.mix == "real")
+            d.wait(lambda m: m.get("anxin_messages_processed_total", 0) >= n + 1000, 60,
+                   "1000 more", 0.05)
+            stop_how = "while a background save ran, 1000 messages after it began"
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                                 start_new_session=True) for _ in range(args.stop_busy)]
+        if hogs:
+            stop_how += ", with %d busy loops on the machine" % len(hogs)
         t_stop = d.stop(600)
+        for p in hogs:
+            p.kill()
+            p.wait()
+        ended = args.stop_in_save and \
+            d.first_line(r"^shutdown: ending the background save")[0] is not None
+        stop_line = "Stop %s: %.2f s (SIGTERM to exit, the state saved)%s." % (
+            stop_how, t_stop, "; anxind ended the background save" if ended else "")
         # anxind wrote every device's last_seen: vacuum as autovacuum would.
         B.psql(DB, "VACUUM ANALYZE devices")
         snap = os.path.join(d.journal, "engine.snap")
         snap_mb = os.path.getsize(snap) / 1e6 if os.path.exists(snap) else 0
-        log("telemetry: %d messages in %.1f s; stop (state saved) %.1f s; engine.snap %.0f MB"
-            % (n, pub_s, t_stop, snap_mb))
+        log("telemetry: %d messages in %.1f s; engine.snap %.0f MB" % (n, pub_s, snap_mb))
+        log(stop_line)
         if "warm" in modes:
             for k in range(1, args.rounds + 1):
                 starts.setdefault("warm", []).append(start_round(d, "warm", k, args.alerts, n))
@@ -389,6 +420,8 @@ def main():
         "(claimed or done: %d): none fired." % (
             os.path.basename(B.BUILD), src, n, elders, t_gen, t_import, args.alerts, t_seed,
             claim_ms or -1, pend0, pend1, claimed),
+        "",
+        stop_line,
         "",
         "## (a) Start to ready",
         "",
