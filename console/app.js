@@ -185,6 +185,7 @@ function errorText(e) {
     case 403: return '没有权限' + d;
     case 404: return '找不到' + d;
     case 409: return '操作冲突（可能已被其他人处理）' + d;
+    case 429: return '令牌错误次数过多，请稍后再试' + d;
     case 503: return '服务暂时不可用（数据库未连接），请稍后再试或电话处理' + d;
     default: return '出错了（' + e.status + '）' + d;
   }
