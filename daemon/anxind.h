@@ -68,7 +68,7 @@ struct anxind_stats {
     uint64_t reports_rejected;      /* refused: bad signature, malformed, unknown provider */
     uint64_t phone_replies[PROV_REPLY_OUTCOME_COUNT];  /* SMS replies, by what came of them */
     uint64_t auth_failures;         /* logins and bearer tokens refused */
-    uint64_t auth_throttled;        /* of those, answered 429 (authguard.h) */
+    uint64_t throttled;             /* refusals answered 429 instead (authguard.h) */
 };
 
 struct anxind {

@@ -100,8 +100,9 @@ static void render_metrics(struct anxind *d, struct text *t)
            "Notifications every provider refused or never took.", s->notifications_failed);
     metric(t, "anxin_api_auth_failures_total", "counter",
            "Logins and bearer tokens refused (unknown, expired or revoked).", s->auth_failures);
-    metric(t, "anxin_api_auth_throttled_total", "counter",
-           "Of those, answered 429: their address had failed too often.", s->auth_throttled);
+    metric(t, "anxin_api_throttled_total", "counter",
+           "Refused logins, tokens and callbacks answered 429: their address was refused "
+           "too often.", s->throttled);
     metric(t, "anxin_notification_retries_total", "counter",
            "Attempts that will be tried again.", s->notification_retries);
     metric(t, "anxin_delivery_reports_total", "counter",
@@ -229,9 +230,9 @@ bool api_authorize(struct anxind *d, const struct httpd_request *req, enum token
     return true;
 }
 
-bool api_auth_failed(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep)
+bool api_refusal_throttled(struct anxind *d, const struct httpd_request *req,
+                           struct httpd_reply *rep)
 {
-    d->stats.auth_failures++;
     if (!d->auth_guard)
         return false;
     char addr[GUARD_ADDR_SIZE], detail[160];
@@ -243,9 +244,10 @@ bool api_auth_failed(struct anxind *d, const struct httpd_request *req, struct h
     case GUARD_COUNTED:
         return false;
     case GUARD_THROTTLE_STARTS:
-        log_warn(&d->log, "api: %d failed logins or tokens from %s within a minute; its "
-                 "failures are answered 429 for %d s and not audited one by one (a right "
-                 "token still works)", d->cfg->auth_failures, addr, throttle_s);
+        log_warn(&d->log, "api: %d refused logins, tokens or callbacks from %s within a "
+                 "minute; its refusals are answered 429 for %d s, not logged or audited one "
+                 "by one (a right token or key still works)", d->cfg->auth_failures, addr,
+                 throttle_s);
         snprintf(detail, sizeof detail, "{\"failures\": %d, \"seconds\": %d}",
                  d->cfg->auth_failures, throttle_s);
         api_audit(d, "anonymous", "auth.throttle", addr, "throttled", detail);
@@ -253,13 +255,19 @@ bool api_auth_failed(struct anxind *d, const struct httpd_request *req, struct h
     case GUARD_THROTTLED:
         break;
     }
-    d->stats.auth_throttled++;
+    d->stats.throttled++;
     int64_t left_s = (guard_throttled_for(d->auth_guard, addr, now) + 999) / 1000;
-    snprintf(detail, sizeof detail, "too many failed logins or tokens from this address; "
-             "try again in %lld s", (long long)left_s);
+    snprintf(detail, sizeof detail, "refused too often from this address; try again in %lld s",
+             (long long)left_s);
     reply_error(rep, 429, "too_many_failures", detail);
     rep->retry_after_s = (int)left_s;
     return true;
+}
+
+bool api_auth_failed(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep)
+{
+    d->stats.auth_failures++;
+    return api_refusal_throttled(d, req, rep);
 }
 
 static void on_audit_written(void *arg, const PGresult *res)

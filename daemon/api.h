@@ -29,10 +29,15 @@ bool api_authorize(struct anxind *d, const struct httpd_request *req, enum token
 /* [http] auth_failures counts within this long. */
 #define API_AUTH_WINDOW_MS 60000
 
-/* A login or bearer token that failed (unknown, expired, revoked), counted
+/* A request about to be refused (a wrong token, a forged callback), counted
  * per client address (authguard.h). Returns true when the address is
- * throttled: rep is then a 429 with Retry-After, and the failure is not to
- * be audited; false: answer it as usual. */
+ * throttled: rep is then a 429 with Retry-After, and the refusal is not to
+ * be logged or audited; false: refuse it as usual. */
+bool api_refusal_throttled(struct anxind *d, const struct httpd_request *req,
+                           struct httpd_reply *rep);
+
+/* The same for a login or bearer token that failed (unknown, expired,
+ * revoked), also counted as such for /metrics. */
 bool api_auth_failed(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep);
 
 /* Runs one query whose callback will answer the request: *slot receives the

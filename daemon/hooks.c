@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "anxind.h"
+#include "api.h"
 #include "err.h"
 #include "mask.h"
 #include "prov_aliyun.h"
@@ -45,10 +46,15 @@ static void reply(struct httpd_reply *rep, int status, const char *type, const c
     rep->body = strdup(body);
 }
 
-static void refuse(struct anxind *d, struct httpd_reply *rep, int status, const char *provider,
-                   const char *why)
+/* Refuses a callback, saying why in the log and the answer; an address
+ * refused too often gets 429 without a log line each (authguard.h), so a
+ * stream of forged posts cannot fill the log. */
+static void refuse(struct anxind *d, const struct httpd_request *req, struct httpd_reply *rep,
+                   int status, const char *provider, const char *why)
 {
     d->stats.reports_rejected++;
+    if (api_refusal_throttled(d, req, rep))
+        return;
     log_warn(&d->log, "hooks: refused a report for provider %s: %s", provider, why);
     char body[200];
     snprintf(body, sizeof body, "{\"error\":\"%s\",\"detail\":\"%s\"}\n",
@@ -71,11 +77,11 @@ static void hook_kannel_dlr(struct anxind *d, const struct httpd_request *req,
     int rc = prov_kannel_report(secret, httpd_query(req, "n"), httpd_query(req, "s"),
                                 httpd_query(req, "t"), &r);
     if (rc == ANX_ESTATE) {
-        refuse(d, rep, 403, name, "the report tag does not match (forged, or for another anxin)");
+        refuse(d, req, rep, 403, name, "the report tag does not match (forged, or for another anxin)");
         return;
     }
     if (rc) {
-        refuse(d, rep, 400, name, "expected n, s and t as set in the dlr-url");
+        refuse(d, req, rep, 400, name, "expected n, s and t as set in the dlr-url");
         return;
     }
     if (r.status != PROV_PENDING)
@@ -88,7 +94,7 @@ static void hook_json_reports(struct anxind *d, const struct httpd_request *req,
                               const struct cfg_provider *p, const char *secret)
 {
     if (!prov_tag_ok(secret, "report", httpd_query(req, "key"))) {
-        refuse(d, rep, 403, name, "missing or wrong key= in the report address "
+        refuse(d, req, rep, 403, name, "missing or wrong key= in the report address "
                                   "(see anxinctl providers)");
         return;
     }
@@ -103,7 +109,7 @@ static void hook_json_reports(struct anxind *d, const struct httpd_request *req,
                  : prov_tencent_reports(req->body, req->body_len, rs, HOOK_MAX_REPORTS, &n);
     if (rc && rc != ANX_ERANGE) {
         free(rs);
-        refuse(d, rep, 400, name, "the body is not a JSON array of reports");
+        refuse(d, req, rep, 400, name, "the body is not a JSON array of reports");
         return;
     }
     if (rc == ANX_ERANGE)
@@ -141,11 +147,11 @@ static bool twilio_post_read(struct anxind *d, const struct httpd_request *req,
         return false;
     }
     if (prov_twilio_parse_form(t->form, t->f, HOOK_MAX_FORM, &t->n) != 0) {
-        refuse(d, rep, 400, name, "the body is not a form post");
+        refuse(d, req, rep, 400, name, "the body is not a form post");
         return false;
     }
     if (!prov_twilio_verify(secret, url, t->f, t->n, httpd_header(req, "X-Twilio-Signature"))) {
-        refuse(d, rep, 403, name, "X-Twilio-Signature does not match (check callback = the "
+        refuse(d, req, rep, 403, name, "X-Twilio-Signature does not match (check callback = the "
                                   "address Twilio calls)");
         return false;
     }
@@ -166,7 +172,7 @@ static void hook_twilio(struct anxind *d, const struct httpd_request *req,
     char *end = NULL;
     long long id = n ? strtoll(n, &end, 10) : 0;
     if (!n || *end || id <= 0) {
-        refuse(d, rep, 400, name, "expected ?n=<notification id> as set in the callback");
+        refuse(d, req, rep, 400, name, "expected ?n=<notification id> as set in the callback");
         return;
     }
     /* Twilio signs the address it called: the one the request was built
@@ -177,7 +183,7 @@ static void hook_twilio(struct anxind *d, const struct httpd_request *req,
         goto out;
     struct prov_report r;
     if (prov_twilio_report(t.f, t.n, id, &r) != 0) {
-        refuse(d, rep, 400, name, "no MessageStatus, CallStatus or Digits in the post");
+        refuse(d, req, rep, 400, name, "no MessageStatus, CallStatus or Digits in the post");
         goto out;
     }
     if (r.status != PROV_PENDING || r.digits[0])
@@ -379,13 +385,13 @@ static void hook_replies(struct anxind *d, const struct httpd_request *req,
         goto nomem;
     if (p->type != CFG_PROVIDER_KANNEL && p->type != CFG_PROVIDER_ALIYUN &&
         p->type != CFG_PROVIDER_TENCENT && p->type != CFG_PROVIDER_TWILIO) {
-        refuse(d, rep, 404, name, "no such address for this provider type");
+        refuse(d, req, rep, 404, name, "no such address for this provider type");
         goto out;
     }
     /* Twilio signs its posts; the others' addresses carry a key. */
     if (p->type != CFG_PROVIDER_TWILIO &&
         !prov_tag_ok(secret, "report", httpd_query(req, "key"))) {
-        refuse(d, rep, 403, name, "missing or wrong key= in the reply address "
+        refuse(d, req, rep, 403, name, "missing or wrong key= in the reply address "
                                   "(see anxinctl providers)");
         goto out;
     }
@@ -393,7 +399,7 @@ static void hook_replies(struct anxind *d, const struct httpd_request *req,
     case CFG_PROVIDER_KANNEL:
         if (prov_reply_fill(httpd_query(req, "from"), httpd_query(req, "text"),
                             ALERT_ACK_CODE_LEN, &r[0]) != 0) {
-            refuse(d, rep, 400, name, "from is not a phone number (use from=%p in get-url)");
+            refuse(d, req, rep, 400, name, "from is not a phone number (use from=%p in get-url)");
             goto out;
         }
         n = 1;
@@ -406,7 +412,7 @@ static void hook_replies(struct anxind *d, const struct httpd_request *req,
                  : prov_tencent_replies(req->body, req->body_len, ALERT_ACK_CODE_LEN, r,
                                         HOOK_MAX_REPLIES, &n, &skipped);
         if (rc && rc != ANX_ERANGE) {
-            refuse(d, rep, 400, name, "the body is not the JSON of an SMS reply");
+            refuse(d, req, rep, 400, name, "the body is not the JSON of an SMS reply");
             goto out;
         }
         if (rc == ANX_ERANGE)
@@ -421,14 +427,14 @@ static void hook_replies(struct anxind *d, const struct httpd_request *req,
          * callback + "/mo", no query. */
         url = prov_twilio_hook_url(p->callback, "mo", 0);
         if (!url && !(p->callback && *p->callback)) {
-            refuse(d, rep, 404, name, "set callback for this provider: Twilio signs the "
+            refuse(d, req, rep, 404, name, "set callback for this provider: Twilio signs the "
                                       "address it calls");
             goto out;
         }
         if (!twilio_post_read(d, req, rep, name, secret, url, &t))
             goto out;
         if (prov_twilio_inbound(t.f, t.n, ALERT_ACK_CODE_LEN, &r[0]) != 0) {
-            refuse(d, rep, 400, name, "not an incoming message with a sender number");
+            refuse(d, req, rep, 400, name, "not an incoming message with a sender number");
             goto out;
         }
         n = 1;
@@ -466,14 +472,14 @@ void hooks_handle(struct anxind *d, const struct httpd_request *req, struct http
     const char *kind = slash + 1;
     int i = cfg_provider_index(d->cfg, name);
     if (i < 0) {
-        refuse(d, rep, 404, "(unknown)", "no provider of that name is configured");
+        refuse(d, req, rep, 404, "(unknown)", "no provider of that name is configured");
         return;
     }
     const struct cfg_provider *p = &d->cfg->providers[i];
     const char *secret = d->notifier ? notifier_secret(d->notifier, i) : NULL;
     bool post = strcmp(req->method, "POST") == 0;
     if (!secret) {
-        refuse(d, rep, 404, name, "this provider has no secret, so it takes no reports");
+        refuse(d, req, rep, 404, name, "this provider has no secret, so it takes no reports");
         return;
     }
     if (p->type == CFG_PROVIDER_KANNEL && strcmp(kind, "dlr") == 0)
@@ -487,5 +493,5 @@ void hooks_handle(struct anxind *d, const struct httpd_request *req, struct http
              (strcmp(kind, "status") == 0 || strcmp(kind, "gather") == 0))
         hook_twilio(d, req, rep, name, p, secret, strcmp(kind, "gather") == 0);
     else
-        refuse(d, rep, 404, name, "no such report address for this provider type");
+        refuse(d, req, rep, 404, name, "no such report address for this provider type");
 }

@@ -1,7 +1,6 @@
-/* authguard.c - counting failed logins and tokens per address (authguard.h
- * says what for). The table is scanned whole: it is only touched when a
- * token or login fails, and GUARD_SLOTS short strings are a few
- * microseconds. */
+/* authguard.c - counting refused requests per address (authguard.h says
+ * what for). The table is scanned whole: it is only touched when a request
+ * is refused, and GUARD_SLOTS short strings are a few microseconds. */
 #include "authguard.h"
 
 #include <arpa/inet.h>

@@ -1,11 +1,12 @@
-/* authguard.h - a brake on failed logins and bearer tokens, per client
- * address. After `limit` failures within `window_ms`, the address is
- * throttled for `throttle_ms`: its failures are answered 429 and no longer
- * written to the audit trail one by one, so a script trying tokens cannot
- * fill the database. A right token still works while its address is
- * throttled: tokens carry 256 random bits, so there is nothing to guess, and
- * a call centre behind one address must not be locked out of its console by
- * a mistyping colleague.
+/* authguard.h - a brake on refused requests, per client address: failed
+ * logins and bearer tokens, forged or malformed provider callbacks. After
+ * `limit` refusals within `window_ms`, the address is throttled for
+ * `throttle_ms`: its refusals are answered 429 and no longer logged or
+ * audited one by one, so a script trying tokens or posting forged reports
+ * cannot fill the database or the log. A right token or key still works
+ * while its address is throttled: tokens and keys carry enough random bits
+ * that there is nothing to guess, and a call centre behind one address
+ * must not be locked out of its console by a mistyping colleague.
  *
  * A fixed table of GUARD_SLOTS addresses; when it is full, the address seen
  * longest ago makes room (one that is throttled only after all that are
@@ -36,9 +37,9 @@ struct guard {
 };
 
 enum guard_verdict {
-    GUARD_COUNTED,              /* under the limit: answer 401, audit it */
-    GUARD_THROTTLE_STARTS,      /* this failure reached the limit: 401, audit it, say it once */
-    GUARD_THROTTLED,            /* within a throttle: answer 429, do not audit */
+    GUARD_COUNTED,              /* under the limit: refuse as usual */
+    GUARD_THROTTLE_STARTS,      /* this one reached the limit: as usual, and say it once */
+    GUARD_THROTTLED,            /* within a throttle: answer 429, do not log or audit it */
 };
 
 /* The text an address is counted under, from its bytes (family AF_INET: 4

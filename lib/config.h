@@ -112,8 +112,8 @@ struct cfg {
     char *http_tls_cert, *http_tls_key; /* PEM files; both or neither; NULL = plain HTTP */
     char *console_dir;                  /* NULL = ANXIN_DATADIR "/console" */
     int64_t session_timeout_ms;         /* console sessions; default 12h */
-    int auth_failures;                  /* failed logins/tokens a minute from one address
-                                         * before its failures get 429; 10; 0 = no limit */
+    int auth_failures;                  /* refusals a minute from one address before its
+                                         * refusals get 429 (authguard.h); 10; 0 = none */
     int64_t auth_throttle_ms;           /* how long they then get 429; default 5m */
 
     /* [journal] */

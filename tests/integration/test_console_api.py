@@ -536,7 +536,8 @@ class AuthThrottle(unittest.TestCase):
         for i in range(3):
             st, doc = guess.call("POST", "/api/v1/session", {"token": "axn_guess%d" % i})
             self.assertEqual((st, doc["error"]), (401, "unauthorized"), i)
-        self.assertIn("3 failed logins or tokens from 127.0.0.2 within a minute", self.d.log())
+        self.assertIn("3 refused logins, tokens or callbacks from 127.0.0.2 within a minute",
+                      self.d.log())
         st, doc = guess.call("POST", "/api/v1/session", {"token": "axn_guess3"})
         self.assertEqual((st, doc["error"]), (429, "too_many_failures"))
         self.assertIn("try again in", doc["detail"])
@@ -562,7 +563,7 @@ class AuthThrottle(unittest.TestCase):
         st, _ = other.call("POST", "/api/v1/session", {"token": "axn_typo"})
         self.assertEqual(st, 401)
         self.assertEqual(self.d.metric("anxin_api_auth_failures_total"), 6)
-        self.assertEqual(self.d.metric("anxin_api_auth_throttled_total"), 2)
+        self.assertEqual(self.d.metric("anxin_api_throttled_total"), 2)
         # The throttle ends: failures are 401 and audited again.
         time.sleep(int(guess.last_headers.get("retry-after", "2")) + 0.2)
         st, _ = Http(self.d.http_port, source="127.0.0.2").call(
@@ -571,6 +572,20 @@ class AuthThrottle(unittest.TestCase):
         h.wait_for(lambda: self.logins_audited() == [["ok", "1"], ["unknown token", "5"]],
                    what="audited again")
 
+    def test_forged_callbacks_get_429_without_a_log_line_each(self):
+        forger = Http(self.d.http_port, source="127.0.0.2")
+        codes = [forger.call("POST", "/hooks/nosuch/report", {"x": 1})[0] for _ in range(6)]
+        self.assertEqual(codes, [404, 404, 404, 429, 429, 429])
+        self.assertEqual(self.d.log().count("hooks: refused a report for provider"), 3)
+        self.assertEqual(self.d.log().count("refused logins, tokens or callbacks from "
+                                            "127.0.0.2"), 1)
+        self.assertEqual(self.d.metric("anxin_delivery_reports_rejected_total"), 6)
+        self.assertEqual(self.d.metric("anxin_api_auth_failures_total"), 0)
+        self.assertEqual(self.d.metric("anxin_api_throttled_total"), 3)
+        # The brake is the address's: a right token from it still works.
+        st, _ = forger.call("GET", "/api/v1/alerts", bearer=self.operator)
+        self.assertEqual(st, 200)
+
     def test_a_limit_of_0_never_throttles(self):
         self.d.stop()
         self.d = h.Daemon(self.db, rules=rules_dir(self.db),
@@ -578,7 +593,7 @@ class AuthThrottle(unittest.TestCase):
         b = Http(self.d.http_port, source="127.0.0.2")
         for i in range(20):
             self.assertEqual(b.call("GET", "/api/v1/alerts", bearer="axn_x%d" % i)[0], 401)
-        self.assertNotIn("failed logins or tokens from", self.d.log())
+        self.assertNotIn("refused logins, tokens or callbacks from", self.d.log())
 
 
 class ReadyzProviderDown(unittest.TestCase):
