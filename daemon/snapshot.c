@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -289,8 +290,18 @@ int snap_bg_start(struct snap_bg *bg, const char *path, uint64_t jseq,
         snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
         return ANX_EIO;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* A save outlives no anxind: once its own session keeps it from a
+         * terminal's signals, an anxind that died (or was killed) would
+         * otherwise leave it writing the spare while the next anxind starts
+         * and saves into the same file. The check after covers a parent
+         * that died before the request. (The signal follows the thread that
+         * forked: the loop's, which lives as long as anxind.) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(3);
         /* The loop's signal handlers would report to the parent's loop (the
          * pipe is shared): a stop signal simply ends the child. */
         signal(SIGTERM, SIG_DFL);

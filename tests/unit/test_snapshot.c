@@ -12,11 +12,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -398,6 +400,51 @@ static void test_background_save_cancelled(void **state)
     expect_file(f->path, 4, "after", 5);
 }
 
+/* A save dies with the anxind that started it (which is not there to end
+ * it): a process of the test starts a save that never ends, and exits. */
+static void test_background_save_dies_with_its_anxind(void **state)
+{
+    struct fx *f = *state;
+    int fds[2];
+    /* Orphans come to this process, so the save can be waited for here. */
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    assert_int_equal(pipe(fds), 0);
+    pid_t anxind = fork();
+    assert_true(anxind >= 0);
+    if (anxind == 0) {
+        struct snap_bg bg = {0};
+        char err[300];
+        if (snap_bg_start(&bg, f->path, 5, &stuck_source, err, sizeof err) != 0)
+            _exit(1);
+        /* Dies once the save is under way (it leads its session by then),
+         * so that it is the death that ends it, not the check at its start. */
+        for (int i = 0; i < 1000 && getsid(bg.pid) != bg.pid; i++)
+            usleep(10000);
+        _exit(write(fds[1], &bg.pid, sizeof bg.pid) == (ssize_t)sizeof bg.pid ? 0 : 1);
+    }
+    close(fds[1]);
+    pid_t saver = 0;
+    assert_int_equal(read(fds[0], &saver, sizeof saver), sizeof saver);
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(anxind, &status, 0), anxind);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Killed at once; a save still there after 10 s is the failure (and is
+     * ended here, or the test would never end). */
+    pid_t r = 0;
+    for (int i = 0; i < 1000 && (r = waitpid(saver, &status, WNOHANG)) == 0; i++)
+        usleep(10000);
+    if (r == 0) {
+        kill(saver, SIGKILL);
+        waitpid(saver, &status, 0);
+        fail_msg("the save outlived its anxind");
+    }
+    assert_int_equal(r, saver);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
 static void test_background_failure_says_why(void **state)
 {
     struct fx *f = *state;
@@ -432,6 +479,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_background_save_at_lowest_priority, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_background_save_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_save_dies_with_its_anxind, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_background_failure_says_why, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
