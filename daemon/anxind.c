@@ -215,11 +215,14 @@ static void collect_snapshot(struct anxind *d, bool wait)
     int rc = snap_bg_poll(&d->snapshot_bg, wait, &done, &jseq, err, sizeof err);
     if (!done)
         return;
-    if (rc == 0)
+    if (rc == 0) {
         d->snapshot_jseq = jseq;
-    else
+        d->snapshot_saved_ms = clock_wall_ms();
+    } else {
+        d->snapshot_failures++;
         log_error(&d->log, "rules: saving the engine state failed: %s; trying again in %lld s",
                   err, (long long)(d->cfg->snapshot_every_ms / 1000));
+    }
 }
 
 /* Saves the engine's state when every effect of what it has seen is in the
@@ -257,10 +260,13 @@ static void save_snapshot(struct anxind *d, bool in_background)
                           "saving it here, alarms wait meanwhile", err);
     }
     /* Mostly a stop: the start after it reads the file back at once. */
-    if (snap_save(path, d->processed_jseq, &src, true, err, sizeof err) == 0)
+    if (snap_save(path, d->processed_jseq, &src, true, err, sizeof err) == 0) {
         d->snapshot_jseq = d->processed_jseq;
-    else
+        d->snapshot_saved_ms = clock_wall_ms();
+    } else {
+        d->snapshot_failures++;
         log_error(&d->log, "rules: saving the engine state failed: %s", err);
+    }
 }
 
 static void on_tokens(void *arg, const PGresult *res)

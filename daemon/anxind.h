@@ -101,6 +101,8 @@ struct anxind {
     struct snap_bg snapshot_bg;     /* a child saving it now */
     uint64_t snapshot_forks;        /* background saves started */
     int64_t snapshot_fork_us;       /* how long the last one held the loop (the fork) */
+    int64_t snapshot_saved_ms;      /* wall clock of the last save completed, 0: none yet */
+    uint64_t snapshot_failures;     /* saves that failed */
     struct alert_table alerts;
     struct id_block alert_ids, notification_ids;
     bool esc_claiming;              /* a claim of due step timers is under way */

@@ -122,6 +122,12 @@ static void render_metrics(struct anxind *d, struct text *t)
     metric(t, "anxin_db_errors_total", "counter", "Writes the database refused.", s->db_errors);
     metric(t, "anxin_engine_saves_total", "counter",
            "Engine state saves started in a forked child.", d->snapshot_forks);
+    metric(t, "anxin_engine_save_failures_total", "counter",
+           "Engine state saves that failed (the log says why).", d->snapshot_failures);
+    tprintf(t, "# HELP anxin_engine_saved_timestamp_seconds When the engine state was last "
+               "saved (0: not yet in this run).\n# TYPE anxin_engine_saved_timestamp_seconds "
+               "gauge\nanxin_engine_saved_timestamp_seconds %.3f\n",
+            (double)d->snapshot_saved_ms / 1e3);
     tprintf(t, "# HELP anxin_engine_save_pause_seconds How long the last save's fork held "
                "anxind's loop.\n# TYPE anxin_engine_save_pause_seconds gauge\n"
                "anxin_engine_save_pause_seconds %.6f\n", (double)d->snapshot_fork_us / 1e6);

@@ -266,6 +266,12 @@ class LiveRules(unittest.TestCase):
         self.assertEqual(inodes[0], inodes[2])
         self.assertEqual(os.stat(snap + ".spare").st_ino, inodes[2])
         self.assertNotIn("saving the engine state failed", d.log())
+        # /metrics says when the state was last saved, for an alert on saves
+        # that fall behind (docs/operations.md).
+        saved = d.metric("anxin_engine_saved_timestamp_seconds")
+        self.assertGreaterEqual(saved, t_sent - 0.01)
+        self.assertLessEqual(saved, time.time())
+        self.assertEqual(d.metric("anxin_engine_save_failures_total"), 0)
 
 
 class ReplayMatchesLive(unittest.TestCase):
