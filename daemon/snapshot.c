@@ -175,9 +175,7 @@ int snap_save(const char *path, uint64_t jseq, const struct snap_source *src, bo
      * save, or a folder refusing hard links) the next save simply starts a
      * new file. */
     unlink(spare);
-    if (link(path, spare) != 0) {
-        /* No spare this time. */
-    }
+    (void)link(path, spare);
     if (rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
         unlink(tmp);

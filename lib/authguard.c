@@ -84,10 +84,8 @@ enum guard_verdict guard_fail(struct guard *g, const char *addr, int64_t now_ms)
         snprintf(s->addr, sizeof s->addr, "%s", addr);
     }
     s->last_ms = now_ms;
-    if (throttled(s, now_ms)) {
-        s->refused++;
+    if (throttled(s, now_ms))
         return GUARD_THROTTLED;
-    }
     if (s->failures == 0 || now_ms - s->window_start_ms >= g->window_ms) {
         s->window_start_ms = now_ms;
         s->failures = 0;
@@ -96,7 +94,6 @@ enum guard_verdict guard_fail(struct guard *g, const char *addr, int64_t now_ms)
     if (g->limit && s->failures >= g->limit) {
         s->throttled_until_ms = now_ms + g->throttle_ms;
         s->failures = 0;
-        s->refused = 0;
         return GUARD_THROTTLE_STARTS;
     }
     return GUARD_COUNTED;
@@ -106,10 +103,4 @@ int64_t guard_throttled_for(const struct guard *g, const char *addr, int64_t now
 {
     const struct guard_slot *s = find(g, addr);
     return s && throttled(s, now_ms) ? s->throttled_until_ms - now_ms : 0;
-}
-
-unsigned guard_refused(const struct guard *g, const char *addr)
-{
-    const struct guard_slot *s = find(g, addr);
-    return s ? s->refused : 0;
 }

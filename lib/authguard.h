@@ -26,7 +26,6 @@ struct guard_slot {
     int64_t throttled_until_ms; /* 0 = not throttled */
     int64_t last_ms;            /* the last failure: eviction order */
     unsigned failures;          /* within the window */
-    unsigned refused;           /* failures answered 429 in this throttle */
 };
 
 struct guard {
@@ -60,8 +59,5 @@ enum guard_verdict guard_fail(struct guard *g, const char *addr, int64_t now_ms)
 
 /* Milliseconds until addr's throttle ends; 0 when it is not throttled. */
 int64_t guard_throttled_for(const struct guard *g, const char *addr, int64_t now_ms);
-
-/* Failures refused (429) in addr's current or last throttle. */
-unsigned guard_refused(const struct guard *g, const char *addr);
 
 #endif
