@@ -750,7 +750,7 @@ static void api_reload(struct anxind *d, const struct httpd_request *req,
 
 static void readyz(struct anxind *d, struct httpd_reply *rep)
 {
-    bool mq = d->mqtt && mqttb_connected(d->mqtt);
+    bool mq = d->mqtt && mqttb_receiving(d->mqtt);
     bool db = d->pg && pgc_connected(d->pg);
     int64_t now = clock_wall_ms();
     /* Ready when every channel in use has a provider taking messages. */

@@ -46,6 +46,7 @@ struct lane {
     char reason[200];
     uint64_t received, connects, disconnects;
     int connected;
+    int subscribed;             /* this connection's subscriptions acknowledged */
 
     /* Loop-only. */
     bool ever_connected;
@@ -100,10 +101,17 @@ static void post_event(struct lane *l, unsigned ev, const char *reason)
         l->connected = 1;
         l->connects++;
     }
+    /* A new connection is subscribed again before it receives: a new or
+     * expired session has no subscriptions until its SUBACK. */
+    if (ev & (EV_CONNECTED | EV_SUB_FAILED))
+        l->subscribed = 0;
+    if (ev & EV_SUB_OK)
+        l->subscribed = l->connected;
     if (ev & (EV_LOST | EV_DISCONNECTED)) {
         if (l->connected)
             l->disconnects++;
         l->connected = 0;
+        l->subscribed = 0;
     }
     pthread_mutex_unlock(&b->mu);
     uv_async_send(&b->async);
@@ -691,6 +699,17 @@ bool mqttb_connected(const struct mqttb *b)
     bool c = all_connected(m);
     pthread_mutex_unlock(&m->mu);
     return c;
+}
+
+bool mqttb_receiving(const struct mqttb *b)
+{
+    struct mqttb *m = (struct mqttb *)b;
+    bool r = true;
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < m->n_lanes; i++)
+        r &= m->lanes[i].subscribed != 0;
+    pthread_mutex_unlock(&m->mu);
+    return r;
 }
 
 void mqttb_get_stats(struct mqttb *b, struct mqttb_stats *s)

@@ -74,6 +74,11 @@ void mqttb_free(struct mqttb *b);
 /* True when every lane is connected. */
 bool mqttb_connected(const struct mqttb *b);
 
+/* True when every lane is connected and its subscriptions acknowledged: a
+ * message published now reaches anxind (between the two, a new session's
+ * broker drops what it has no subscription for). */
+bool mqttb_receiving(const struct mqttb *b);
+
 struct mqttb_stats {
     uint64_t received;          /* messages taken from Paho, both lanes */
     uint64_t alarm_received;    /* of which on the alarm lane */

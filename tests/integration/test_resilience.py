@@ -1,7 +1,10 @@
 """Outages and crashes: broker restarts, anxind stopped or killed, the
 database away. No SOS may be lost, none may be doubled."""
 import os
+import re
 import signal
+import socket
+import threading
 import time
 import unittest
 
@@ -123,6 +126,109 @@ class Crash(unittest.TestCase):
             pub.loop_stop()
             d.stop()
             cap.close()
+
+
+class SlowSubAck:
+    """Just enough of an MQTT v5 broker on loopback to hold anxind between
+    CONNACK and SUBACK: it accepts every connection, answers pings, and
+    answers a SUBSCRIBE only once release() is called."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.released = threading.Event()
+        self.subscribes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _packet(c):
+        head = c.recv(1)
+        if not head:
+            return None, b""
+        n, mult = 0, 1
+        while True:
+            b = c.recv(1)[0]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                break
+        body = b""
+        while len(body) < n:
+            chunk = c.recv(n - len(body))
+            if not chunk:
+                return None, b""
+            body += chunk
+        return head[0] >> 4, body
+
+    def _serve(self, c):
+        try:
+            while True:
+                kind, body = self._packet(c)
+                if kind is None:
+                    return
+                if kind == 1:                       # CONNECT -> CONNACK, no properties
+                    c.sendall(b"\x20\x03\x00\x00\x00")
+                elif kind == 12:                    # PINGREQ -> PINGRESP
+                    c.sendall(b"\xd0\x00")
+                elif kind == 8:                     # SUBSCRIBE -> SUBACK granting QoS 1
+                    self.subscribes += 1
+                    self.released.wait()
+                    props = body[2]                 # property length (one byte here)
+                    filters, i = 0, 3 + props
+                    while i < len(body):
+                        i += 2 + int.from_bytes(body[i:i + 2], "big") + 1
+                        filters += 1
+                    c.sendall(bytes([0x90, 3 + filters]) + body[:2] + b"\x00" +
+                              b"\x01" * filters)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def release(self):
+        self.released.set()
+
+    def close(self):
+        self.released.set()
+        self.srv.close()
+
+
+class Readiness(unittest.TestCase):
+    def test_ready_only_once_the_broker_acknowledged_the_subscriptions(self):
+        # Between CONNACK and SUBACK a new session's broker drops what it
+        # has no subscription for: /readyz must not say 200 then.
+        db = h.fresh_db("subready")
+        h.import_registry(db, h.sample_registry(1))
+        broker = SlowSubAck()
+        d = h.Daemon(db)
+        with open(d.conf) as f:
+            conf = f.read()
+        with open(d.conf, "w") as f:
+            f.write(re.sub(r"url = tcp://127\.0\.0\.1:\d+", "url = tcp://127.0.0.1:%d"
+                           % broker.port, conf, count=1))
+        d.start(wait_ready=False)
+        try:
+            h.wait_for(lambda: broker.subscribes >= 2, what="both lanes subscribing")
+            h.wait_for(lambda: d.metric("anxin_mqtt_connected") == 1, what="connected")
+            st, body = d.get("/readyz")
+            self.assertEqual(st, 503)
+            self.assertIn('"broker":false', body)
+            broker.release()
+            h.wait_for(d.ready, what="ready once subscribed")
+            self.assertIn("mqtt: subscribed to 1 filter(s), QoS 1 (alarm lane)", d.log())
+        finally:
+            broker.close()
+            d.stop()
 
 
 class DatabaseOutage(unittest.TestCase):
